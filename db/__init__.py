@@ -1,0 +1,1 @@
+"""Persistence: ORM models, engines and sessions, migrations, embedded PostgreSQL, importers."""

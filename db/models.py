@@ -1,0 +1,263 @@
+"""SQLAlchemy 2 ORM models: language models, SAEs, features, report documents, examples,
+explanations and their scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EXPLANATION_SOURCES = ("csv", "llm", "human")
+EXAMPLE_KINDS = ("top", "interval")
+SCORE_SPLITS = ("train", "heldout")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints predictably."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class LanguageModel(Base):
+    """A language model whose residual stream an SAE reads (MAIRA-2, or the tiny test model)."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text, doc="Hub id or local path of the weights.")
+    n_layers: Mapped[int | None] = mapped_column(Integer)
+    d_model: Mapped[int | None] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+
+    saes: Mapped[list[Sae]] = relationship(back_populates="model")
+
+
+class Sae(Base):
+    """One sparse autoencoder on one hook point of a language model."""
+
+    __tablename__ = "saes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    architecture: Mapped[str] = mapped_column(Text, server_default="matryoshka_batch_topk")
+    hookpoint: Mapped[str] = mapped_column(Text, doc="Module whose output is read.")
+    layer: Mapped[int] = mapped_column(Integer)
+    d_in: Mapped[int] = mapped_column(Integer)
+    d_sae: Mapped[int] = mapped_column(Integer)
+    k: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    group_sizes: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    input_scale: Mapped[float] = mapped_column(
+        Float, server_default="1", doc="Activations are divided by this before encoding."
+    )
+    weights_path: Mapped[str | None] = mapped_column(Text)
+    weights_sha256: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+
+    model: Mapped[LanguageModel] = relationship(back_populates="saes")
+
+    __table_args__ = (
+        CheckConstraint("d_sae > 0 AND d_in > 0 AND k > 0", name="positive_sizes"),
+        CheckConstraint("input_scale > 0", name="positive_input_scale"),
+    )
+
+
+class Feature(Base):
+    """One SAE latent: its Matryoshka group, activation statistics and decoder neighbours.
+
+    `label` and `f1` mirror the feature's primary explanation (the one with the best held-out
+    detection F1) so that list queries filter and sort on indexed columns of this table alone.
+    """
+
+    __tablename__ = "features"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    group: Mapped[int] = mapped_column(Integer, doc="Matryoshka group (0 = coarsest).")
+    frequency: Mapped[float | None] = mapped_column(
+        Float, doc="Share of scored tokens on which the feature is active."
+    )
+    n_active: Mapped[int | None] = mapped_column(BigInteger)
+    n_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    max_activation: Mapped[float | None] = mapped_column(Float)
+    mean_activation: Mapped[float | None] = mapped_column(
+        Float, doc="Mean over the tokens where the feature is active."
+    )
+    histogram_edges: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
+    histogram_counts: Mapped[list[int] | None] = mapped_column(ARRAY(BigInteger))
+    neighbour_indices: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
+    neighbour_cosines: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
+    label: Mapped[str | None] = mapped_column(Text)
+    f1: Mapped[float | None] = mapped_column(Float)
+    label_tsv: Mapped[Any] = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('english', coalesce(label, ''))", persisted=True),
+    )
+
+    sae: Mapped[Sae] = relationship()
+    explanations: Mapped[list[Explanation]] = relationship(
+        back_populates="feature", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        UniqueConstraint("sae_id", "index"),
+        Index("ix_features_sae_f1", "sae_id", "f1", "index"),
+        Index("ix_features_sae_frequency", "sae_id", "frequency", "index"),
+        Index("ix_features_label_tsv", "label_tsv", postgresql_using="gin"),
+    )
+
+
+class Corpus(Base):
+    """A report collection that examples were computed on (one precompute input)."""
+
+    __tablename__ = "corpora"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text, doc="File the reports were read from.")
+    text_only: Mapped[bool] = mapped_column(
+        Boolean, server_default="true", doc="True when reports were run without their images."
+    )
+    n_documents: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class Document(Base):
+    """One report, tokenised once; examples point into its token array."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(Text, doc="The report's id in its source corpus.")
+    tokens: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    meta: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+    __table_args__ = (UniqueConstraint("corpus_id", "external_id"),)
+
+
+class Example(Base):
+    """A window of a document on which a feature is active, with the per-token values.
+
+    `values` holds little-endian float32, one per token of `tokens[start:end]` (a packed array
+    keeps millions of examples compact and fast to bulk-load; `db.examples` decodes it).
+    """
+
+    __tablename__ = "examples"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    feature_id: Mapped[int] = mapped_column(ForeignKey("features.id", ondelete="CASCADE"))
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text)
+    rank: Mapped[int] = mapped_column(Integer, doc="Order within its kind and bucket.")
+    start: Mapped[int] = mapped_column(Integer, doc="First token of the window (inclusive).")
+    end: Mapped[int] = mapped_column(Integer, doc="Last token of the window (exclusive).")
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+    max_value: Mapped[float] = mapped_column(Float)
+    max_position: Mapped[int] = mapped_column(Integer, doc="Document position of the maximum.")
+    bin_min: Mapped[float | None] = mapped_column(Float)
+    bin_max: Mapped[float | None] = mapped_column(Float)
+    bin_share: Mapped[float | None] = mapped_column(
+        Float, doc="Share of the feature's active tokens that fall in this interval."
+    )
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('top', 'interval')", name="kind"),
+        CheckConstraint('start >= 0 AND "end" > start', name="span"),
+        Index("ix_examples_feature_kind_rank", "feature_id", "kind", "bin_min", "rank"),
+        Index("ix_examples_corpus", "corpus_id"),
+    )
+
+
+class Explanation(Base):
+    """A natural-language label of a feature, from an imported CSV, an LLM or a person."""
+
+    __tablename__ = "explanations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    feature_id: Mapped[int] = mapped_column(ForeignKey("features.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    source_key: Mapped[str] = mapped_column(
+        Text, doc="Identifies the origin (e.g. 'csv:ef4.csv'); one explanation per key."
+    )
+    model_name: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _created_at()
+    text_tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('english', text)", persisted=True)
+    )
+
+    feature: Mapped[Feature] = relationship(back_populates="explanations")
+    scores: Mapped[list[Score]] = relationship(
+        back_populates="explanation", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        CheckConstraint("source IN ('csv', 'llm', 'human')", name="source"),
+        UniqueConstraint("feature_id", "source_key"),
+        Index("ix_explanations_text_tsv", "text_tsv", postgresql_using="gin"),
+    )
+
+
+class Score(Base):
+    """How well an explanation predicts its feature, on the train or held-out split."""
+
+    __tablename__ = "scores"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    explanation_id: Mapped[int] = mapped_column(ForeignKey("explanations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(Text, doc="Scoring method, e.g. 'detection'.")
+    split: Mapped[str] = mapped_column(Text)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    balanced_accuracy: Mapped[float | None] = mapped_column(Float)
+    precision: Mapped[float | None] = mapped_column(Float)
+    recall: Mapped[float | None] = mapped_column(Float)
+    f1: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int | None] = mapped_column(Integer)
+
+    explanation: Mapped[Explanation] = relationship(back_populates="scores")
+
+    __table_args__ = (
+        CheckConstraint("split IN ('train', 'heldout')", name="split"),
+        UniqueConstraint("explanation_id", "kind", "split"),
+    )

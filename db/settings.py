@@ -1,0 +1,48 @@
+"""Deployment settings read from `MAIRA_SAE_*` environment variables, shared by web and workers."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment; built by `get_settings()`, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="MAIRA_SAE_", frozen=True)
+
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the PostgreSQL server; unset starts an embedded server "
+        "with its data under `home`.",
+    )
+    home: Path = Field(Path("var"), description="Data folder: embedded database, uploads, models.")
+    host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(8000, description="Port the web server listens on.")
+    upload_max_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted upload.")
+    upload_max_pixels: int = Field(
+        50_000_000, description="Largest accepted image, in pixels (decompression bombs)."
+    )
+    upload_retention_hours: float = Field(
+        72.0, description="Stored uploads are deleted this long after they arrive."
+    )
+    job_timeout_s: float = Field(600.0, description="A job running longer than this fails.")
+    model_path: str = Field(
+        "tiny", description="MAIRA-2 weights folder, or 'tiny' for the offline test model."
+    )
+    steering_scale: float = Field(
+        1.0, description="Steering adds alpha * steering_scale * unit decoder row (raw units)."
+    )
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

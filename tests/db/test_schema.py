@@ -1,0 +1,58 @@
+"""The migrated schema: constraints and generated columns behave as the ORM expects."""
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.models import Explanation, Feature, LanguageModel, Sae
+
+
+def make_sae(session: Session, slug: str = "sae-a") -> Sae:
+    model = LanguageModel(slug=f"model-{slug}", name="tiny")
+    sae = Sae(
+        slug=slug,
+        model=model,
+        hookpoint="model.language_model.layers.15",
+        layer=15,
+        d_in=8,
+        d_sae=4,
+        k=2,
+        threshold=0.5,
+        group_sizes=[2, 2],
+    )
+    session.add(sae)
+    session.flush()
+    return sae
+
+
+def test_feature_label_is_full_text_searchable(session: Session) -> None:
+    sae = make_sae(session)
+    session.add(Feature(sae_id=sae.id, index=0, group=0, label="Pleural effusion on the left"))
+    session.add(Feature(sae_id=sae.id, index=1, group=0, label="Cardiomegaly"))
+    session.flush()
+    found = session.scalars(
+        select(Feature.index).where(
+            Feature.label_tsv.op("@@")(func.plainto_tsquery("english", "effusions"))
+        )
+    ).all()
+    assert found == [0]
+
+
+def test_feature_index_is_unique_within_an_sae(session: Session) -> None:
+    sae = make_sae(session)
+    session.add_all(
+        [Feature(sae_id=sae.id, index=3, group=0), Feature(sae_id=sae.id, index=3, group=1)]
+    )
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_explanation_source_is_checked(session: Session) -> None:
+    sae = make_sae(session)
+    feature = Feature(sae_id=sae.id, index=0, group=0)
+    session.add(feature)
+    session.flush()
+    session.add(Explanation(feature_id=feature.id, text="x", source="oracle", source_key="o"))
+    with pytest.raises(IntegrityError):
+        session.flush()
