@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from alembic import command
+from alembic import command as alembic_command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,4 +21,13 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at `url` to `revision`."""
-    command.upgrade(alembic_config(url), revision)
+    alembic_command.upgrade(alembic_config(url), revision)
+
+
+def command(args: argparse.Namespace) -> int:
+    """`maira-sae db upgrade`: migrate the configured (or embedded) database to head."""
+    from db.engine import resolve_database_url
+    from db.settings import get_settings
+
+    upgrade(resolve_database_url(get_settings()))
+    return 0

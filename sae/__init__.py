@@ -1,1 +1,1 @@
-"""The science core in plain torch: SAE checkpoints, encode/decode, training, streaming statistics."""
+"""The science core in plain torch: SAE checkpoints, encoding, training, feature statistics."""

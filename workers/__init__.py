@@ -1,1 +1,1 @@
-"""Everything that runs a model: the MAIRA-2 runner, the tiny test model, precompute, the job queue."""
+"""Everything that runs a model: MAIRA-2 runner, tiny test model, precompute, job queue."""
