@@ -261,3 +261,44 @@ class Score(Base):
         CheckConstraint("split IN ('train', 'heldout')", name="split"),
         UniqueConstraint("explanation_id", "kind", "split"),
     )
+
+
+PRECOMPUTE_STATUSES = ("running", "merging", "done", "failed")
+
+
+class PrecomputeRun(Base):
+    """Progress of computing one SAE's dashboards over one corpus (one row per pair, reused on
+    re-runs). `shards` maps each shard number to its progress, e.g.
+    `{"0": {"status": "done", "documents": 120, "tokens": 9000}}`."""
+
+    __tablename__ = "precompute_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"))
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(Text)
+    n_shards: Mapped[int] = mapped_column(Integer, server_default="1")
+    shards: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    n_documents: Mapped[int] = mapped_column(
+        Integer, server_default="0", doc="Documents processed so far, all shards together."
+    )
+    n_tokens: Mapped[int] = mapped_column(
+        BigInteger, server_default="0", doc="Report tokens encoded so far, all shards together."
+    )
+    config: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default="{}", doc="Inputs of the run: reports file, images, model, top-k."
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    sae: Mapped[Sae] = relationship()
+    corpus: Mapped[Corpus] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'merging', 'done', 'failed')", name="status"),
+        UniqueConstraint("sae_id", "corpus_id"),
+    )
