@@ -3,6 +3,7 @@ explanations and their scores."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,9 @@ from sqlalchemy import (
     MetaData,
     Text,
     UniqueConstraint,
+    Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -301,4 +304,71 @@ class PrecomputeRun(Base):
     __table_args__ = (
         CheckConstraint("status IN ('running', 'merging', 'done', 'failed')", name="status"),
         UniqueConstraint("sae_id", "corpus_id"),
+    )
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED_JOB_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+class Job(Base):
+    """One unit of queued model work (encode, steer, a precompute shard) and all the UI shows
+    about it. procrastinate only carries the job id to a worker; status, progress, result and
+    the human-readable error live here (`db.jobs` reads and writes them)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
+    kind: Mapped[str] = mapped_column(Text, doc="Handler name, e.g. 'encode' or 'steer'.")
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    priority: Mapped[int] = mapped_column(Integer, server_default="0", doc="Higher runs first.")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    cache_key: Mapped[str | None] = mapped_column(
+        Text, doc="Identical requests share one job (unique while set)."
+    )
+    progress: Mapped[float] = mapped_column(Float, server_default="0", doc="0..1.")
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text, doc="Why it failed, in plain words.")
+    error_kind: Mapped[str | None] = mapped_column(
+        Text, doc="invalid_input, internal, timeout, worker_lost or infrastructure."
+    )
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
+    timeout_s: Mapped[float | None] = mapped_column(
+        Float, doc="Time limit of one attempt; NULL uses the worker's setting."
+    )
+    worker: Mapped[str | None] = mapped_column(Text, doc="host:pid of the worker running it.")
+    procrastinate_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')", name="status"
+        ),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+        CheckConstraint("max_attempts >= 1", name="max_attempts"),
+        Index(
+            "uq_jobs_cache_key",
+            "cache_key",
+            unique=True,
+            postgresql_where=text("cache_key IS NOT NULL"),
+        ),
+        Index(
+            "ix_jobs_queue_order",
+            text("priority DESC"),
+            "created_at",
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_jobs_running_heartbeat", "heartbeat_at", postgresql_where=text("status = 'running'")
+        ),
+        Index("ix_jobs_created_at", "created_at"),
+        Index("ix_jobs_kind_status", "kind", "status"),
     )
