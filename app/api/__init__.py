@@ -1,0 +1,13 @@
+"""The JSON API under /api/v1: one router per resource, assembled here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api import features, saes, search
+
+router = APIRouter()
+router.include_router(saes.router)
+router.include_router(features.router)
+router.include_router(search.router)
+# Other areas add their API routers below (e.g. jobs, encode, steer).

@@ -1,0 +1,34 @@
+"""JSON API for features: the filtered list and one feature's full record."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from app.deps import FeatureIndexDep, SaeDep, SessionDep
+from app.schemas.features import FeatureDetail, FeatureListPage, FeatureQuery
+from app.services.features import get_feature, list_features
+
+router = APIRouter(prefix="/saes/{sae}/features", tags=["features"])
+
+ERRORS = {404: {"description": "Unknown SAE or feature"}}
+
+
+@router.get("", name="api_features", responses=ERRORS)
+def get_features(
+    sae: SaeDep, session: SessionDep, query: Annotated[FeatureQuery, Query()]
+) -> FeatureListPage:
+    """Features filtered by label text, F1 and frequency ranges; keyset pages via `cursor`."""
+    return list_features(session, sae=sae, query=query)
+
+
+@router.get("/{index}", name="api_feature", responses=ERRORS)
+def get_feature_detail(sae: SaeDep, index: FeatureIndexDep, session: SessionDep) -> FeatureDetail:
+    """Statistics, histogram, explanations with scores, examples and neighbours of a feature."""
+    feature = get_feature(session, sae=sae, index=index)
+    if feature is None:
+        raise HTTPException(
+            status_code=404, detail=f"Feature {index:,} of SAE {sae.slug!r} has no stored data."
+        )
+    return feature

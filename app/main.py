@@ -1,0 +1,59 @@
+"""The FastAPI application factory: database, static files, error handlers and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
+
+from app.api import router as api_router
+from app.errors import install_error_handlers
+from app.pages import router as pages_router
+from app.templating import make_templates
+from db.engine import make_engine, make_sessionmaker, resolve_database_url
+from db.migrate import upgrade
+from db.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the database (embedded server when no URL is configured), migrate it, close it."""
+    settings: Settings = app.state.settings
+    url = await run_in_threadpool(resolve_database_url, settings)
+    await run_in_threadpool(upgrade, url)
+    engine = make_engine(url)
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    log.info("database ready")
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web application; nothing touches the database until start-up."""
+    app = FastAPI(
+        title="MAIRA-2 SAE Explorer",
+        summary="Sparse autoencoder features of MAIRA-2's layer-15 residual stream.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.state.templates = make_templates(STATIC_DIR)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_error_handlers(app)
+    # Every area's routers are listed in app/api/__init__.py (JSON, mounted under /api/v1)
+    # and app/pages/__init__.py (HTML): add a new router there, not here.
+    app.include_router(api_router, prefix="/api/v1")
+    app.include_router(pages_router)
+    return app

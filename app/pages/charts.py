@@ -1,0 +1,122 @@
+"""Chart geometry for server-rendered SVG: histograms and the frequency-vs-F1 density grid."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+WIDTH, HEIGHT = 560, 220
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 10, 38
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A rectangle in SVG user units, with the text a tooltip shows for it."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class Tick:
+    position: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Everything `_chart.html` needs to draw one chart."""
+
+    description: str
+    x_label: str
+    y_label: str
+    marks: list[Mark]
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    top: int = TOP
+    bottom: int = HEIGHT - BOTTOM
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _scale(lo: float, hi: float, start: float, end: float) -> Callable[[float], float]:
+    span = (hi - lo) or 1.0
+    return lambda value: round(start + (value - lo) / span * (end - start), 2)
+
+
+def _count_ticks(top: int, to_y: Callable[[float], float]) -> list[Tick]:
+    if top <= 0:
+        return [Tick(to_y(0), "0")]
+    step = max(1, 10 ** math.floor(math.log10(top)))
+    if top / step < 3:
+        step = max(1, step // 2)
+    return [Tick(to_y(value), f"{value:,}") for value in range(0, top + 1, step)][:8]
+
+
+def histogram(
+    bins: Sequence[tuple[float, float, int]],
+    *,
+    description: str,
+    x_label: str,
+    y_label: str = "features",
+    x_format: Callable[[float], str] = lambda value: f"{value:.2g}",
+) -> Chart:
+    """Bars for (low edge, high edge, count) bins."""
+    if not bins:
+        return Chart(description, x_label, y_label, [], [], [])
+    lo, hi = bins[0][0], bins[-1][1]
+    top = max(count for _, _, count in bins)
+    to_x = _scale(lo, hi, LEFT, WIDTH - RIGHT)
+    to_y = _scale(0, top or 1, HEIGHT - BOTTOM, TOP)
+    marks = [
+        Mark(
+            x=to_x(low),
+            y=to_y(count),
+            width=max(to_x(high) - to_x(low) - 1, 0.5),
+            height=round(to_y(0) - to_y(count), 2),
+            title=f"{x_format(low)}–{x_format(high)}: {count:,} {y_label}",
+        )
+        for low, high, count in bins
+    ]
+    x_values = [lo, lo + (hi - lo) / 4, lo + (hi - lo) / 2, lo + 3 * (hi - lo) / 4, hi]
+    x_ticks = [Tick(to_x(value), x_format(value)) for value in x_values]
+    return Chart(description, x_label, y_label, marks, x_ticks, _count_ticks(top, to_y))
+
+
+def density_grid(
+    cells: Sequence[tuple[float, float, float, float, int]], *, description: str
+) -> Chart:
+    """Shaded cells of a (log10 frequency, F1) grid; darker means more features."""
+    x_label, y_label = "frequency (log scale)", "detection F1"
+    if not cells:
+        return Chart(description, x_label, y_label, [], [], [])
+    x_lo = min(cell[0] for cell in cells)
+    x_hi = max(cell[1] for cell in cells)
+    most = max(cell[4] for cell in cells)
+    to_x = _scale(x_lo, x_hi, LEFT, WIDTH - RIGHT)
+    to_y = _scale(0, 1, HEIGHT - BOTTOM, TOP)
+    marks = [
+        Mark(
+            x=to_x(x0),
+            y=to_y(y1),
+            width=round(to_x(x1) - to_x(x0), 2),
+            height=round(to_y(y0) - to_y(y1), 2),
+            title=f"frequency 10^{x0:.2g}–10^{x1:.2g}, F1 {y0:.1f}–{y1:.1f}: {count:,} features",
+            opacity=round(0.15 + 0.85 * math.log1p(count) / math.log1p(most), 3),
+        )
+        for x0, x1, y0, y1, count in cells
+    ]
+    x_ticks = [
+        Tick(to_x(decade), f"10^{decade}" if decade else "1")
+        for decade in range(math.ceil(x_lo), math.floor(x_hi) + 1)
+    ]
+    y_ticks = [Tick(to_y(value), f"{value:.2g}") for value in (0, 0.25, 0.5, 0.75, 1)]
+    return Chart(description, x_label, y_label, marks, x_ticks, y_ticks)

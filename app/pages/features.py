@@ -1,0 +1,118 @@
+"""HTML pages for features: the filterable list (with its htmx fragment) and the feature page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import ValidationError
+from starlette.responses import HTMLResponse
+
+from app.deps import FeatureIndexDep, SaeDep, SessionDep
+from app.errors import describe_error
+from app.pages.charts import Chart, histogram
+from app.schemas.features import FeatureDetail, FeatureQuery
+from app.schemas.saes import SaeRef
+from app.services.features import get_feature, list_features
+from app.templating import path_for, render, render_block
+
+router = APIRouter()
+
+SORT_CHOICES = {
+    "index": "Index",
+    "-f1": "F1, highest first",
+    "f1": "F1, lowest first",
+    "-frequency": "Frequency, highest first",
+    "frequency": "Frequency, lowest first",
+}
+FORM_FIELDS = ("q", "min_f1", "max_f1", "min_frequency", "max_frequency", "sort")
+
+
+def _list_context(request: Request, sae: SaeRef, session: SessionDep) -> tuple[dict[str, Any], int]:
+    """The list page's context from the raw query string, and its status (422 on bad filters).
+
+    Filters are validated here rather than by FastAPI so that mistakes are shown next to the form.
+    """
+    fields = FeatureQuery.model_fields
+    raw = {key: value for key, value in request.query_params.items() if key in fields}
+    form = {name: raw.get(name, "") for name in FORM_FIELDS}
+    form["sort"] = form["sort"] or "index"
+    context: dict[str, Any] = {"sae": sae, "form": form, "sort_choices": SORT_CHOICES, "errors": []}
+    try:
+        query = FeatureQuery.model_validate(raw)
+    except ValidationError as error:
+        context["errors"] = [describe_error(dict(e)) for e in error.errors()]
+        context["filters"] = {key: value for key, value in raw.items() if key != "cursor"}
+        return context, 422
+    page = list_features(session, sae=sae, query=query)
+    filters = query.filters()
+    if query.limit != FeatureQuery.model_fields["limit"].default:
+        filters["limit"] = query.limit
+    context.update(
+        page=page,
+        filters=filters,
+        cursor=query.cursor,
+        next_query={**filters, "cursor": page.next_cursor} if page.next_cursor else None,
+        first_page=query.cursor is not None,
+    )
+    return context, 200
+
+
+@router.get("/saes/{sae}/features", name="features_page")
+def features_page(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
+    context, status = _list_context(request, sae, session)
+    api_query = {**context["filters"], "cursor": context.get("cursor")}
+    json_url = path_for(request, "api_features", api_query, sae=sae.slug)
+    return render(request, "features.html", context, json_url=json_url, status_code=status)
+
+
+@router.get("/saes/{sae}/feature-rows", name="feature_rows")
+def feature_rows_fragment(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
+    """The results block of the list page alone, for htmx; the browser shows the page's URL."""
+    context, status = _list_context(request, sae, session)
+    page_query = {**context["filters"], "cursor": context.get("cursor")}
+    page_url = path_for(request, "features_page", page_query, sae=sae.slug)
+    response = render_block(request, "features.html", "results", context, status_code=status)
+    if status == 200:
+        response.headers["HX-Push-Url"] = page_url
+    return response
+
+
+def activation_chart(feature: FeatureDetail) -> Chart | None:
+    """The activation histogram of a feature as chart geometry, when it has one."""
+    if feature.histogram is None:
+        return None
+    edges, counts = feature.histogram.edges, feature.histogram.counts
+    bins = [(edges[i], edges[i + 1], counts[i]) for i in range(min(len(counts), len(edges) - 1))]
+    return histogram(
+        bins,
+        description=f"Activations of feature {feature.index:,} where it is active.",
+        x_label="activation",
+        y_label="tokens",
+    )
+
+
+def highlight_scale(feature: FeatureDetail) -> float:
+    """The value shown at full highlight: the largest value among the shown examples."""
+    shown = [e.max_value for e in feature.top_examples]
+    shown += [e.max_value for interval in feature.intervals for e in interval.examples]
+    return max(shown, default=0.0) or feature.max_activation or 1.0
+
+
+@router.get("/saes/{sae}/features/{index}", name="feature_page")
+def feature_page(
+    request: Request, sae: SaeDep, index: FeatureIndexDep, session: SessionDep
+) -> HTMLResponse:
+    feature = get_feature(session, sae=sae, index=index)
+    if feature is None:
+        raise HTTPException(
+            status_code=404, detail=f"Feature {index:,} of SAE {sae.slug} has no stored data."
+        )
+    context = {
+        "sae": sae,
+        "feature": feature,
+        "activation_chart": activation_chart(feature),
+        "scale": highlight_scale(feature),
+    }
+    json_url = path_for(request, "api_feature", sae=sae.slug, index=index)
+    return render(request, "feature.html", context, json_url=json_url)

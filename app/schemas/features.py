@@ -1,0 +1,153 @@
+"""What the API says about features: list pages and the full feature record."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticUseDefault
+
+from app.schemas.saes import SaeRef
+
+FeatureSort = Literal["index", "f1", "-f1", "frequency", "-frequency"]
+
+
+class FeatureListItem(BaseModel):
+    """One row of the feature list."""
+
+    index: int
+    group: int
+    label: str | None
+    f1: float | None = Field(description="Detection F1 of the primary label (held-out).")
+    frequency: float | None
+    max_activation: float | None
+
+
+class FeatureListPage(BaseModel):
+    """One page of features; pass `next_cursor` back as `cursor` for the next page."""
+
+    sae: SaeRef
+    data: list[FeatureListItem]
+    count: int = Field(description="Features matching the filters, on all pages.")
+    next_cursor: str | None
+
+
+class Histogram(BaseModel):
+    """Activation histogram over the tokens where the feature is active."""
+
+    edges: list[float] = Field(description="Bin edges; one more than counts.")
+    counts: list[int]
+
+
+class ScoreOut(BaseModel):
+    """One scoring of an explanation on one split."""
+
+    kind: str = Field(description="Scoring method, e.g. 'detection'.")
+    accuracy: float | None
+    balanced_accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    n: int | None
+
+
+class ExplanationOut(BaseModel):
+    """A label of the feature with its scores, train and held-out kept apart."""
+
+    id: int
+    text: str
+    source: str = Field(description="'csv', 'llm' or 'human'.")
+    source_key: str
+    model_name: str | None
+    is_primary: bool = Field(description="The label shown for the feature (best held-out F1).")
+    train: list[ScoreOut] = Field(description="Scores on the examples the label was written from.")
+    heldout: list[ScoreOut] = Field(description="Scores on held-out examples.")
+
+
+class ExampleOut(BaseModel):
+    """A window of a report with the feature's value on each token."""
+
+    document: str = Field(description="The report's id in its corpus.")
+    start: int = Field(description="Document position of the first token.")
+    tokens: list[str]
+    values: list[float] = Field(description="One per token.")
+    max_value: float
+    max_position: int = Field(description="Document position of the maximum.")
+    max_offset: int = Field(description="Position of the maximum within `tokens`.")
+
+
+class IntervalOut(BaseModel):
+    """Examples whose maximum falls in [bin_min, bin_max]."""
+
+    bin_min: float
+    bin_max: float
+    share: float | None = Field(description="Share of the feature's active tokens in the interval.")
+    examples: list[ExampleOut]
+
+
+class NeighbourOut(BaseModel):
+    """A feature whose decoder direction is close to this one's."""
+
+    index: int
+    cosine: float
+    label: str | None
+    f1: float | None
+
+
+class FeatureDetail(BaseModel):
+    """Everything known about one feature."""
+
+    sae: SaeRef
+    index: int
+    group: int
+    label: str | None
+    f1: float | None
+    frequency: float | None
+    n_active: int | None
+    n_tokens: int | None
+    max_activation: float | None
+    mean_activation: float | None
+    dead: bool = Field(description="Never active on the scored corpus.")
+    histogram: Histogram | None
+    explanations: list[ExplanationOut]
+    top_examples: list[ExampleOut]
+    intervals: list[IntervalOut]
+    neighbours: list[NeighbourOut]
+    previous_index: int | None
+    next_index: int | None
+
+
+class FeatureQuery(BaseModel):
+    """Filters, order and page of the feature list (query parameters; empty values are unset)."""
+
+    q: str | None = Field(None, max_length=200, description="Full-text search in labels.")
+    min_f1: float | None = Field(None, ge=0, le=1)
+    max_f1: float | None = Field(None, ge=0, le=1)
+    min_frequency: float | None = Field(None, ge=0, le=1)
+    max_frequency: float | None = Field(None, ge=0, le=1)
+    sort: FeatureSort = "index"
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=500, description="`next_cursor` of the last page.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
+
+    @model_validator(mode="after")
+    def _ranges_are_ordered(self) -> FeatureQuery:
+        if self.min_f1 is not None and self.max_f1 is not None and self.min_f1 > self.max_f1:
+            raise ValueError("min_f1 must not exceed max_f1")
+        if (
+            self.min_frequency is not None
+            and self.max_frequency is not None
+            and self.min_frequency > self.max_frequency
+        ):
+            raise ValueError("min_frequency must not exceed max_frequency")
+        return self
+
+    def filters(self) -> dict[str, object]:
+        """The filter values without order and page, e.g. for links that keep the filters."""
+        return self.model_dump(exclude={"cursor", "limit"}, exclude_defaults=True)

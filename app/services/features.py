@@ -1,0 +1,280 @@
+"""Feature reads: the filtered, keyset-paginated list and the full feature record."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import numpy as np
+from fastapi import HTTPException
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.schemas.features import (
+    ExampleOut,
+    ExplanationOut,
+    FeatureDetail,
+    FeatureListItem,
+    FeatureListPage,
+    FeatureQuery,
+    Histogram,
+    IntervalOut,
+    NeighbourOut,
+    ScoreOut,
+)
+from app.schemas.saes import SaeRef
+
+_LIST_COLUMNS = 'index, "group", label, f1, frequency, max_activation'
+_SORT_COLUMNS = {"index": None, "f1": "f1", "frequency": "frequency"}
+VALUE_DECIMALS = 5
+
+
+# ---- list -------------------------------------------------------------------------------------
+
+
+def encode_cursor(sort: str, nulls: bool, value: float | None, index: int) -> str:
+    """An opaque token for the position after the row (value, index) in `sort` order."""
+    raw = json.dumps([sort, nulls, value, index], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[bool, float | None, int]:
+    """(in the NULL section, last value, last index) of a cursor made for `sort`; else 422."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, nulls, value, index = json.loads(raw)
+        valid = (
+            cursor_sort == sort
+            and isinstance(nulls, bool)
+            and isinstance(index, int)
+            and (value is None or isinstance(value, int | float))
+        )
+    except (binascii.Error, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise HTTPException(
+            status_code=422,
+            detail="The cursor is not valid for this order; start again from the first page.",
+        )
+    return nulls, value, index
+
+
+def _filter_clauses(query: FeatureQuery) -> list[str]:
+    clauses = ["sae_id = :sae_id"]
+    if query.q:
+        clauses.append("label_tsv @@ websearch_to_tsquery('english', :q)")
+    for name, column, operator in (
+        ("min_f1", "f1", ">="),
+        ("max_f1", "f1", "<="),
+        ("min_frequency", "frequency", ">="),
+        ("max_frequency", "frequency", "<="),
+    ):
+        if getattr(query, name) is not None:
+            clauses.append(f"{column} {operator} :{name}")
+    return clauses
+
+
+def _page_rows(
+    session: Session,
+    query: FeatureQuery,
+    params: dict[str, Any],
+    *,
+    nulls: bool,
+    after: tuple[float | None, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to `limit` rows after `after`, either among non-NULL sort values or among the NULLs."""
+    column = _SORT_COLUMNS[query.sort.lstrip("-")]
+    descending = query.sort.startswith("-")
+    clauses = _filter_clauses(query)
+    params = {**params, "limit": limit}
+    if column is None or nulls:
+        if column is not None:
+            clauses.append(f"{column} IS NULL")
+        if after is not None:
+            clauses.append("index > :after_index")
+            params["after_index"] = after[1]
+        order = "index"
+    else:
+        clauses.append(f"{column} IS NOT NULL")
+        direction = "DESC" if descending else "ASC"
+        if after is not None:
+            operator = "<" if descending else ">"
+            clauses.append(f"({column}, index) {operator} (:after_value, :after_index)")
+            params["after_value"], params["after_index"] = after
+        order = f"{column} {direction}, index {direction}"
+    where = " AND ".join(clauses)
+    sql = f"SELECT {_LIST_COLUMNS} FROM features WHERE {where} ORDER BY {order} LIMIT :limit"
+    return [dict(row) for row in session.execute(text(sql), params).mappings()]
+
+
+def list_features(session: Session, *, sae: SaeRef, query: FeatureQuery) -> FeatureListPage:
+    """One page of the SAE's features matching `query`, in its order, with a cursor to the next."""
+    params: dict[str, Any] = {
+        "sae_id": sae.id,
+        **query.model_dump(include={"q", "min_f1", "max_f1", "min_frequency", "max_frequency"}),
+    }
+    column = _SORT_COLUMNS[query.sort.lstrip("-")]
+    nulls, after = False, None
+    if query.cursor:
+        nulls, value, index = decode_cursor(query.cursor, query.sort)
+        after = (value, index)
+    wanted = query.limit + 1
+    rows = _page_rows(session, query, params, nulls=nulls, after=after, limit=wanted)
+    if column is not None and not nulls and len(rows) < wanted:
+        rows += _page_rows(session, query, params, nulls=True, after=None, limit=wanted - len(rows))
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        last_value = None if column is None else last[column]
+        next_cursor = encode_cursor(
+            query.sort, column is not None and last_value is None, last_value, last["index"]
+        )
+    count_sql = f"SELECT count(*) FROM features WHERE {' AND '.join(_filter_clauses(query))}"
+    count = session.execute(text(count_sql), params).scalar_one()
+    return FeatureListPage(
+        sae=sae,
+        data=[FeatureListItem.model_validate(row) for row in rows],
+        count=count,
+        next_cursor=next_cursor,
+    )
+
+
+# ---- one feature ------------------------------------------------------------------------------
+
+_FEATURE = text("""
+SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tokens,
+    f.max_activation, f.mean_activation, f.histogram_edges, f.histogram_counts,
+    (SELECT max(p.index) FROM features p WHERE p.sae_id = f.sae_id AND p.index < f.index)
+        AS previous_index,
+    (SELECT min(n.index) FROM features n WHERE n.sae_id = f.sae_id AND n.index > f.index)
+        AS next_index,
+    (SELECT coalesce(json_agg(json_build_object(
+                'index', u.index, 'cosine', u.cosine, 'label', g.label, 'f1', g.f1)
+            ORDER BY u.position), '[]')
+        FROM unnest(f.neighbour_indices, f.neighbour_cosines)
+            WITH ORDINALITY AS u(index, cosine, position)
+        LEFT JOIN features g ON g.sae_id = f.sae_id AND g.index = u.index) AS neighbours
+FROM features f
+WHERE f.sae_id = :sae_id AND f.index = :index
+""")
+
+_EXPLANATIONS = text("""
+SELECT e.id, e.text, e.source, e.source_key, e.model_name,
+    s.kind, s.split, s.accuracy, s.balanced_accuracy, s.precision, s.recall, s.f1, s.n
+FROM explanations e LEFT JOIN scores s ON s.explanation_id = e.id
+WHERE e.feature_id = :feature_id
+ORDER BY e.id, s.kind, s.split
+""")
+
+_EXAMPLES = text("""
+SELECT e.kind, e.start, e.max_value, e.max_position, e.bin_min, e.bin_max, e.bin_share,
+    e.values, d.external_id AS document, d.tokens[e.start + 1 : e."end"] AS tokens
+FROM examples e JOIN documents d ON d.id = e.document_id
+WHERE e.feature_id = :feature_id
+ORDER BY e.kind, e.bin_min DESC, e.rank
+""")
+
+_SCORE_FIELDS = ("kind", "accuracy", "balanced_accuracy", "precision", "recall", "f1", "n")
+
+
+def decode_values(packed: bytes) -> list[float]:
+    """Little-endian float32 bytes as Python floats, rounded for compact JSON."""
+    return np.frombuffer(packed, dtype="<f4").astype(np.float64).round(VALUE_DECIMALS).tolist()
+
+
+def _explanations(session: Session, feature_id: int, label: str | None) -> list[ExplanationOut]:
+    explanations: dict[int, dict[str, Any]] = {}
+    for row in session.execute(_EXPLANATIONS, {"feature_id": feature_id}).mappings():
+        explanation = explanations.setdefault(
+            row["id"],
+            {key: row[key] for key in ("id", "text", "source", "source_key", "model_name")}
+            | {"train": [], "heldout": [], "is_primary": False},
+        )
+        if row["split"] is not None:
+            explanation[row["split"]].append({key: row[key] for key in _SCORE_FIELDS})
+    primary = next((e for e in explanations.values() if e["text"] == label), None)
+    if primary is not None:
+        primary["is_primary"] = True
+
+    def best_heldout_f1(explanation: dict[str, Any]) -> float:
+        return max((s["f1"] for s in explanation["heldout"] if s["f1"] is not None), default=-1.0)
+
+    ordered = sorted(
+        explanations.values(), key=lambda e: (not e["is_primary"], -best_heldout_f1(e))
+    )
+    return [
+        ExplanationOut(
+            **{k: v for k, v in e.items() if k not in ("train", "heldout")},
+            train=[ScoreOut(**s) for s in e["train"]],
+            heldout=[ScoreOut(**s) for s in e["heldout"]],
+        )
+        for e in ordered
+    ]
+
+
+def _examples(session: Session, feature_id: int) -> tuple[list[ExampleOut], list[IntervalOut]]:
+    top: list[ExampleOut] = []
+    intervals: dict[tuple[float, float], IntervalOut] = {}
+    for row in session.execute(_EXAMPLES, {"feature_id": feature_id}).mappings():
+        tokens = row["tokens"] or []
+        values = decode_values(row["values"])[: len(tokens)]
+        example = ExampleOut(
+            document=row["document"],
+            start=row["start"],
+            tokens=tokens[: len(values)],
+            values=values,
+            max_value=row["max_value"],
+            max_position=row["max_position"],
+            max_offset=row["max_position"] - row["start"],
+        )
+        if row["kind"] == "top":
+            top.append(example)
+            continue
+        key = (row["bin_min"], row["bin_max"])
+        if key not in intervals:
+            intervals[key] = IntervalOut(
+                bin_min=row["bin_min"], bin_max=row["bin_max"], share=row["bin_share"], examples=[]
+            )
+        intervals[key].examples.append(example)
+    return top, list(intervals.values())
+
+
+def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail | None:
+    """The full record of feature `index` of `sae`, or None when it is not stored."""
+    row = session.execute(_FEATURE, {"sae_id": sae.id, "index": index}).mappings().first()
+    if row is None:
+        return None
+    top, intervals = _examples(session, row["id"])
+    histogram = None
+    if row["histogram_edges"] and row["histogram_counts"]:
+        edges = [round(edge, 6) for edge in row["histogram_edges"]]
+        histogram = Histogram(edges=edges, counts=row["histogram_counts"])
+    return FeatureDetail(
+        sae=sae,
+        **{
+            key: row[key]
+            for key in (
+                "index",
+                "group",
+                "label",
+                "f1",
+                "frequency",
+                "n_active",
+                "n_tokens",
+                "max_activation",
+                "mean_activation",
+                "previous_index",
+                "next_index",
+            )
+        },
+        dead=row["frequency"] == 0 or row["n_active"] == 0,
+        histogram=histogram,
+        explanations=_explanations(session, row["id"], row["label"]),
+        top_examples=top,
+        intervals=intervals,
+        neighbours=[NeighbourOut(**n) for n in row["neighbours"]],
+    )
