@@ -1,0 +1,1 @@
+"""Findings in report text: a CheXpert-style labeler, a word diff and a baseline/steered comparison."""
