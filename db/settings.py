@@ -30,6 +30,26 @@ class Settings(BaseSettings):
         72.0, description="Stored uploads are deleted this long after they arrive."
     )
     job_timeout_s: float = Field(600.0, description="A job running longer than this fails.")
+    job_heartbeat_s: float = Field(
+        2.0, gt=0, description="How often a worker marks its running jobs (and itself) alive."
+    )
+    job_stale_after_s: float = Field(
+        6.0,
+        gt=0,
+        description="A running job whose heartbeat is older than this is re-queued (or failed "
+        "after its last attempt) by any other worker within one more heartbeat interval.",
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, description="Attempts of a job lost to a dead worker or a database failure."
+    )
+    extra_handlers: str = Field(
+        "",
+        description="Comma-separated modules a worker imports to register more job handlers "
+        "(plugins), besides those listed in workers.queue.handlers.HANDLER_MODULES.",
+    )
+    worker_shutdown_grace_s: float = Field(
+        10.0, ge=0, description="On SIGTERM a worker waits this long, then re-queues its jobs."
+    )
     model_path: str = Field(
         "tiny", description="MAIRA-2 weights folder, or 'tiny' for the offline test model."
     )
