@@ -1,1 +1,1 @@
-"""Findings in report text: a CheXpert-style labeler, a word diff and a baseline/steered comparison."""
+"""Findings in report text: CheXpert-style labels, a word diff, baseline/steered changes."""

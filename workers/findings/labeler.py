@@ -185,6 +185,8 @@ UNCERTAIN_AFTER = (
         _CLAUSE,
         r"(?:is|are) (?:not )?(?:entirely )?(?:excluded|suspected)",
         r"(?:is|are) (?:possible|likely|suspected|questioned|probable)",
+        r"(?:may|might|could|can) (?:also |still )?(?:be )?"
+        r"(?:present|seen|noted|exist|persist|appear)",
         r"(?:borderline|upper normal|upper-normal|at the upper limits)",
     ),
 )
