@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     import_sae.add_argument("--layer", type=int, default=15)
     import_sae.add_argument("--model", default=None, help="model slug or weights path")
     import_sae.add_argument("--input-scale", type=_input_scale, default=1.0)
+    import_sae.add_argument(
+        "--replace", action="store_true", help="replace an SAE of this name with other weights"
+    )
     import_sae.set_defaults(command_key="import-sae")
 
     autointerp = commands.add_parser("import-autointerp", help="import an autointerp label CSV")

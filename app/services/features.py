@@ -227,7 +227,7 @@ def _examples(session: Session, feature_id: int) -> tuple[list[ExampleOut], list
             start=row["start"],
             tokens=tokens[: len(values)],
             values=values,
-            max_value=row["max_value"],
+            max_value=round(row["max_value"], VALUE_DECIMALS),
             max_position=row["max_position"],
             max_offset=row["max_position"] - row["start"],
         )
