@@ -76,7 +76,7 @@ def _cue(reach: int, *phrases: str) -> Cue:
     return Cue(re.compile(r"(?<![\w-])(?:" + "|".join(phrases) + r")(?![\w-])"), reach)
 
 
-_CLAUSE = 12  # reach of a cue that governs the rest of its clause
+_CLAUSE = 20  # reach of a cue that governs the rest of its clause
 
 # Uncertainty that must win over the negation inside it ("cannot be excluded", "no new").
 UNCERTAIN_FIRST_BEFORE = (
@@ -199,7 +199,7 @@ _ENLARGED = re.compile(
 
 def _said_enlarged(prefix: str, suffix: str) -> bool:
     """Whether an enlargement word is right before the neutral mention or soon after it."""
-    before = prefix.rsplit(",", 1)[-1].split()[-2:]
+    before = prefix.rsplit(",", 1)[-1].split()[-4:]
     after = suffix.split(",", 1)[0].split()[:5]
     return bool(_ENLARGED.search(" ".join(before)) or _ENLARGED.search(" ".join(after)))
 

@@ -99,7 +99,11 @@ VOCABULARY: tuple[Vocabulary, ...] = (
     ),
     Vocabulary(
         ENLARGED_CARDIOMEDIASTINUM,
-        _words(r"widened mediastinum", r"mediastinal widening", r"widening of the mediastinum"),
+        _words(
+            r"widened (?:superior |upper )?mediastinum",
+            r"mediastinal (?:widening|prominence|enlargement)",
+            r"widening of the (?:superior |upper )?mediastinum",
+        ),
     ),
     Vocabulary(
         ENLARGED_CARDIOMEDIASTINUM,
@@ -119,14 +123,19 @@ VOCABULARY: tuple[Vocabulary, ...] = (
             r"mass(?:es)?\b",
             r"nodular (?:density|densities|opacit|opacification)",
             r"nodul",
-            r"lump",
+            r"lumps?\b",
             r"cavitary lesion",
             r"carcinoma",
             r"neoplasm",
             r"tumor",
             r"metasta",  # addition: CheXpert lists metastasis among other findings
         ),
-        _words(r"calcified nodul", r"massive", r"massengale", r"soft tissue mass", r"breast mass"),
+        _words(
+            r"calcifi\w* nodul",
+            r"massive",
+            r"massengale",
+            r"(?:soft tissue|breast|thyroid|pericardial|(?:anterior |posterior )?mediastinal) mass",
+        ),
     ),
     Vocabulary(
         LUNG_OPACITY,
@@ -185,7 +194,7 @@ VOCABULARY: tuple[Vocabulary, ...] = (
             r"|collapse of (?:the )?\w* ?vertebra"
         ),
     ),
-    Vocabulary(PNEUMOTHORAX, re.compile(r"pneumothora(?:x|ces)")),
+    Vocabulary(PNEUMOTHORAX, re.compile(r"pneumothora(?:x|ces)|\bpleural air\b")),
     Vocabulary(
         PLEURAL_EFFUSION,
         _words(r"pleural fluid", r"effusion"),
@@ -281,7 +290,8 @@ VOCABULARY: tuple[Vocabulary, ...] = (
             r"elevation",
             r"elevated",
             r"eventration",
-            r"scoliosis",
+            r"(?:dextro|levo|rotary |thoracolumbar )?scoliosis",
+            r"curvature",
             r"degenera",
             r"calcifi",
             r"hyperinflat",
@@ -329,7 +339,12 @@ VOCABULARY: tuple[Vocabulary, ...] = (
             r"aerophagia",
             r"arthropathy",
             r"low (?:lung )?volume",
+            r"volumes (?:are |remain )?(?:\w+ )?low",
             r"hypoinflat",
+            r"hypoventilat",
+            r"(?:lymph)?adenopathy",
+            r"endplate",
+            r"spinal fusion",
             r"hypoexpan",
             r"tortuo",
             r"spondylo",

@@ -16,9 +16,9 @@ from workers.findings.agreement import (
     micro,
 )
 
-# Measured with bench/labeler_agreement.py on 3,734 reports: macro F1 0.807, micro F1 0.904.
-MACRO_F1_FLOOR = 0.78
-MICRO_F1_FLOOR = 0.88
+# Measured with bench/labeler_agreement.py on 3,734 reports: macro F1 0.822, micro F1 0.910.
+MACRO_F1_FLOOR = 0.80
+MICRO_F1_FLOOR = 0.89
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_agreement_with_mesh_stays_above_the_floor(corpus: list[LabeledReport]) 
     assert macro_f1(rows) >= MACRO_F1_FLOOR
     assert micro(rows).f1 >= MICRO_F1_FLOOR
     for common in ("No Finding", "Cardiomegaly", "Lung Opacity", "Atelectasis", "Support Devices"):
-        assert by_observation[common].f1 >= 0.85, common
+        assert by_observation[common].f1 >= 0.88, common
 
 
 def test_mesh_terms_map_to_chexpert_observations() -> None:
