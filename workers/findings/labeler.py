@@ -15,11 +15,15 @@ NegEx-style cues act on the mentions within reach of them in the same clause:
 "No Finding" is positive when no observation other than Support Devices (and no finding outside the
 14, such as emphysema or scoliosis) is positive or uncertain; it is never negative, only absent.
 "Heart size is normal" labels Cardiomegaly negative, as in CheXpert. Unlike CheXpert, a neutral
-mention like "heart size" or "mediastinal contour" with nothing said about enlargement, negation or
-hedging is not counted at all (CheXpert would call "the heart is XXXX" positive). A positive or
+mention like "heart size" or "mediastinal contour" counts as positive only with an enlargement word
+next to it; with nothing said about enlargement, negation or hedging it is not counted at all
+(CheXpert calls "the heart is XXXX" positive and "stable cardiomediastinal silhouette" uncertain,
+which on OpenI mostly marks normal studies). Likewise a finding after "no change in" is present
+(a NegEx pseudo-negation), and congestion-type edema mentions are at most uncertain. A positive or
 uncertain "heart failure"/"CHF" also makes Cardiomegaly uncertain, as in CheXpert. OpenI's
-de-identification token XXXX is an ordinary unknown word: it never starts a mention and it does not
-break a cue's reach.
+de-identification token XXXX is an ordinary unknown word that does not break a cue's reach; it is
+part of a mention only where OpenI redacted a device name ("XXXX-a-XXXX", "cardiac XXXX"), and
+"x-XXXX" reads as "x-ray".
 """
 
 from __future__ import annotations
