@@ -37,6 +37,18 @@ class FindingChange:
             return f"{self.observation}: {self.baseline} → {self.steered}"
         return f"{self.observation}: {self.baseline}"
 
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready dict of the fields and the description."""
+        return {
+            "observation": self.observation,
+            "kind": self.kind,
+            "baseline": str(self.baseline),
+            "steered": str(self.steered),
+            "description": self.description,
+            "baseline_sentences": list(self.baseline_sentences),
+            "steered_sentences": list(self.steered_sentences),
+        }
+
 
 def _kind(baseline: Label, steered: Label) -> ChangeKind:
     if baseline == steered:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from workers.findings.compare import compare_findings, summarize
 from workers.findings.labeler import Label
 
@@ -63,3 +65,16 @@ def test_changes_come_first_and_read_well() -> None:
     assert changes[0].steered_sentences == ("right lower lobe atelectasis.",)
     assert changes[1].baseline_sentences == ("small right effusion.",)
     assert summarize(changes)["appeared"] == 1
+
+
+def test_changes_serialise_to_json() -> None:
+    change = compare_findings("No effusion.", "Small effusion.")[0]
+    assert json.loads(json.dumps(change.as_dict())) == {
+        "observation": "Pleural Effusion",
+        "kind": "appeared",
+        "baseline": "negative",
+        "steered": "positive",
+        "description": "Pleural Effusion appeared (positive)",
+        "baseline_sentences": ["no effusion."],
+        "steered_sentences": ["small effusion."],
+    }
