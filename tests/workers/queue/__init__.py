@@ -1,0 +1,1 @@
+"""Tests of the job queue: submit, cancel, real worker processes, the reaper."""

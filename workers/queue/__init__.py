@@ -1,0 +1,1 @@
+"""The job queue: procrastinate carries job ids to workers; the `jobs` table holds the rest."""

@@ -1,0 +1,20 @@
+"""What one worker process shares between its jobs: name, database sessions, settings, models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.settings import Settings
+from workers.queue.resources import Resources
+
+
+@dataclass(frozen=True)
+class WorkerRuntime:
+    """Handed to every job the worker runs (through procrastinate's additional context)."""
+
+    name: str
+    sessions: sessionmaker[Session]
+    settings: Settings
+    resources: Resources
