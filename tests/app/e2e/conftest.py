@@ -1,0 +1,116 @@
+"""Browser fixtures: Debian's Chromium, a live `maira-sae serve` on seeded data, no internet."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Route
+from sqlalchemy.orm import Session
+
+from db.engine import make_engine
+from tests.support.factories import SeededData, seed_explorer_data
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """The plugin's launch arguments plus the system Chromium (never `playwright install`)."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+        "args": [*browser_type_launch_args.get("args", []), *CHROMIUM_ARGS],
+    }
+
+
+@pytest.fixture(scope="session")
+def e2e_data(make_database: Callable[[], str]) -> tuple[str, SeededData]:
+    """A fresh migrated database holding the committed explorer test data."""
+    url = make_database()
+    engine = make_engine(url)
+    with Session(engine) as session:
+        seeded = seed_explorer_data(session)
+        session.commit()
+    engine.dispose()
+    return url, seeded
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_data: tuple[str, SeededData]) -> Iterator[str]:
+    """`maira-sae serve` in a subprocess on a free local port; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "MAIRA_SAE_DATABASE_URL": e2e_data[0]}
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"the server exited early:\n{output}")
+            try:
+                if httpx.get(f"{base_url}/static/app.css", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not answer within 20 s")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def external_requests() -> list[str]:
+    """URLs of requests the page tried to send off this machine (all of them were blocked)."""
+    return []
+
+
+@pytest.fixture
+def context(
+    new_context: Callable[..., BrowserContext], external_requests: list[str]
+) -> Iterator[BrowserContext]:
+    """A browser context that refuses every request not addressed to this machine."""
+    browser_context = new_context()
+
+    def guard(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            external_requests.append(route.request.url)
+            route.abort()
+
+    browser_context.route("**/*", guard)
+    yield browser_context
+    assert external_requests == [], f"the page tried to reach the internet: {external_requests}"
