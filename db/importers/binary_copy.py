@@ -47,18 +47,52 @@ def constant_text(text: str) -> Column:
     return Column("const", value=text.encode())
 
 
-def pack_rows(columns: Sequence[Column], n_rows: int) -> bytes:
-    """The binary COPY tuples (no file header or trailer) of `n_rows` rows."""
+def pack_rows(
+    columns: Sequence[Column], n_rows: int, tail: tuple[np.ndarray, np.ndarray] | None = None
+) -> bytes:
+    """The binary COPY tuples (no file header or trailer) of `n_rows` rows.
+
+    `tail` = (data, byte_lengths) adds one last variable-length bytea or text column: `data` holds
+    the rows' bytes back to back (any dtype; its raw bytes are used), `byte_lengths` each row's
+    share of them.
+    """
     fields: list[tuple] = [("n_fields", ">i2")]
     for position, column in enumerate(columns):
         fields.append((f"l{position}", ">i4"))
         if column.pg_type != "null":
             fields.append((f"d{position}", *_data_dtype(column, n_rows)))
+    if tail is not None:
+        fields.append(("tail_length", ">i4"))
     rows = np.empty(n_rows, dtype=fields)
-    rows["n_fields"] = len(columns)
+    rows["n_fields"] = len(columns) + (tail is not None)
     for position, column in enumerate(columns):
         _fill(rows, position, column)
-    return rows.tobytes()
+    if tail is None:
+        return rows.tobytes()
+    data, byte_lengths = np.ascontiguousarray(tail[0]).view(np.uint8), np.asarray(tail[1])
+    if byte_lengths.shape != (n_rows,) or int(byte_lengths.sum()) != data.size:
+        raise ValueError("the tail's byte lengths do not add up to its data")
+    rows["tail_length"] = byte_lengths
+    fixed = rows.view(np.uint8).reshape(n_rows, rows.dtype.itemsize)
+    if n_rows and (byte_lengths == byte_lengths[0]).all():
+        return np.hstack([fixed, data.reshape(n_rows, -1)]).tobytes()
+    return _interleave(fixed, data, byte_lengths)
+
+
+def _interleave(fixed: np.ndarray, tail: np.ndarray, byte_lengths: np.ndarray) -> bytes:
+    """Row i = fixed[i] (a row of bytes) followed by its `byte_lengths[i]` bytes of `tail`."""
+    n_rows, width = fixed.shape
+    tail_before = np.concatenate([[0], np.cumsum(byte_lengths)[:-1]])
+    tail_starts = np.arange(n_rows) * width + tail_before + width
+    total = n_rows * width + tail.size
+    boundaries = np.zeros(total + 1, dtype=np.int8)
+    boundaries[tail_starts] += 1
+    boundaries[tail_starts + byte_lengths] -= 1
+    in_tail = np.cumsum(boundaries[:-1], dtype=np.int8).view(bool)
+    out = np.empty(total, dtype=np.uint8)
+    out[in_tail] = tail
+    out[~in_tail] = fixed.reshape(-1)
+    return out.tobytes()
 
 
 def _data_dtype(column: Column, n_rows: int) -> tuple:

@@ -42,3 +42,23 @@ def test_every_column_type_round_trips(session: Session) -> None:
 def test_row_count_mismatch_is_refused() -> None:
     with pytest.raises(ValueError, match="expected 3"):
         pack_rows([Column("int4", np.arange(2))], 3)
+
+
+@pytest.mark.parametrize("lengths", [[3, 0, 5, 1], [2, 2, 2, 2]])
+def test_variable_length_tail_column(session: Session, lengths: list[int]) -> None:
+    session.execute(text("CREATE TEMP TABLE tailed (id int4, note text, payload bytea)"))
+    rng = np.random.default_rng(1)
+    payloads = [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for size in lengths]
+    columns = [Column("int4", np.arange(4)), constant_text("x")]
+    data = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+    with binary_copy(session, "tailed", ["id", "note", "payload"]) as copy:
+        copy.write(pack_rows(columns, 4, (data, np.array(lengths))))
+    rows = session.execute(text("SELECT id, note, payload FROM tailed ORDER BY id")).all()
+    assert [(row.id, row.note, bytes(row.payload)) for row in rows] == [
+        (index, "x", payload) for index, payload in enumerate(payloads)
+    ]
+
+
+def test_tail_lengths_must_add_up() -> None:
+    with pytest.raises(ValueError, match="add up"):
+        pack_rows([Column("int4", np.arange(2))], 2, (np.zeros(3, np.uint8), np.array([1, 1])))
