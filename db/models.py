@@ -372,3 +372,27 @@ class Job(Base):
         Index("ix_jobs_created_at", "created_at"),
         Index("ix_jobs_kind_status", "kind", "status"),
     )
+
+
+class Upload(Base):
+    """An uploaded image, stored as a pixels-only PNG under `settings.uploads_dir` until it
+    expires (no DICOM header or other metadata is ever kept)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
+    sha256: Mapped[str] = mapped_column(Text, doc="Hex sha256 of the stored PNG's pixels.")
+    path: Mapped[str] = mapped_column(Text, unique=True, doc="File name under uploads_dir.")
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    n_bytes: Mapped[int] = mapped_column(BigInteger, doc="Size of the stored PNG.")
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expiry"),
+        Index("ix_uploads_expires_at", "expires_at"),
+        Index("ix_uploads_sha256", "sha256"),
+    )
