@@ -123,11 +123,13 @@ class FeatureStatistics:
         if token_ids.shape != (acts.shape[0],):
             raise ValueError(f"expected ({acts.shape[0]},) token ids, got {tuple(token_ids.shape)}")
         self.n_tokens += acts.shape[0]
-        rows, features = acts.nonzero(as_tuple=True)
-        if features.numel() == 0:
+        flat = acts.reshape(-1)
+        positions = flat.nonzero().squeeze(1)
+        if positions.numel() == 0:
             return
-        values = acts[rows, features].float()
-        tokens = token_ids.to(acts.device, torch.int64)[rows]
+        values = flat[positions].float()
+        features = positions % self.n_features
+        tokens = token_ids.to(acts.device, torch.int64)[positions // self.n_features]
         self.count += torch.bincount(features, minlength=self.n_features)
         self.sum.index_add_(0, features, values.double())
         self.max.scatter_reduce_(0, features, values, reduce="amax")

@@ -33,7 +33,7 @@ class TopKeeper:
             name: torch.full((n_features, size), empty, dtype=dtype, device=device)
             for name, (dtype, empty) in payloads.items()
         }
-        self.pending_limit = pending_limit or max(n_features * size // 2, 1 << 16)
+        self.pending_limit = pending_limit or max(n_features * size, 1 << 16)
         self._pending: list[tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]] = []
         self._pending_count = 0
 
@@ -63,7 +63,7 @@ class TopKeeper:
             name: torch.cat([entry[2][name] for entry in self._pending]) for name in self.payloads
         }
         self._pending, self._pending_count = [], 0
-        touched = torch.unique(new_features)
+        touched = torch.bincount(new_features, minlength=self.n_features).nonzero().squeeze(1)
         features = torch.cat([touched.repeat_interleave(self.size), new_features])
         keys = torch.cat([self.keys[touched].flatten(), new_keys])
         composite = (features << _KEY_BITS) | ((1 << 32) - keys)
