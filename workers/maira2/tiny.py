@@ -1,0 +1,234 @@
+"""The tiny MAIRA-2 stand-in: same architecture and file layout, random weights, built offline.
+
+`ensure_tiny_model(folder)` writes a folder shaped like the released checkpoint: a raw
+`config.json` (model_type maira2, RoPE scaling kept), `model.safetensors` in the legacy key layout,
+a byte-level BPE tokenizer trained here on a generated radiology corpus (with `<image>`, the
+grounding tokens and a Vicuna-style chat template) and a `BitImageProcessor` config. Dinov2 (hidden
+32, 2 layers, 56 px, patch 14 -> 16 image tokens) feeds a Llama (hidden 64, 18 layers, so layer 15
+and the layers after it exist). Random weights produce garbage text: test shapes and invariants.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import GenerationConfig, PreTrainedTokenizerFast
+from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil
+
+from workers.maira2.loading import save_legacy_checkpoint
+from workers.maira2.modeling import Maira2Config, Maira2ForConditionalGeneration
+
+SYSTEM_PROMPT = (
+    "You are an expert radiology assistant tasked with interpreting a chest X-ray study."
+)
+SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<image>")
+GROUNDING_TOKENS = (
+    "<obj>",
+    "</obj>",
+    "<box>",
+    "</box>",
+    *(f"<x{i}>" for i in range(100)),
+    *(f"<y{i}>" for i in range(100)),
+)
+IMAGE_SIZE = 56
+PATCH_SIZE = 14
+N_LAYERS = 18
+_COMPLETE = "tiny-model.json"
+
+CHAT_TEMPLATE = (
+    "{{ '" + SYSTEM_PROMPT + "' }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '  USER: ' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '  ASSISTANT:' }}{% endif %}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' %}{{ '<image>' }}{% else %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '  ASSISTANT:' }}{% endif %}"
+)
+"""Vicuna-style: system line, "  USER: " turn, generation prompt "  ASSISTANT:" (reports start with
+a space). Image items render as `<image>`, to be expanded to `image_seq_length` placeholders."""
+
+_FINDINGS = (
+    "There is no pleural effusion.",
+    "There is a small left pleural effusion.",
+    "Moderate right pleural effusion is present.",
+    "No pneumothorax is seen.",
+    "There is a small apical pneumothorax on the right.",
+    "The heart size is normal.",
+    "Mild cardiomegaly is noted.",
+    "The cardiomediastinal silhouette is within normal limits.",
+    "The lungs are clear.",
+    "There is no focal consolidation.",
+    "Patchy opacity in the left lower lobe may represent atelectasis or pneumonia.",
+    "Bibasilar atelectasis is present.",
+    "Pulmonary vascular congestion without frank edema.",
+    "Interstitial markings are increased bilaterally.",
+    "Degenerative changes of the thoracic spine.",
+    "A right internal jugular central venous catheter terminates in the superior vena cava.",
+    "Endotracheal tube tip lies 4 cm above the carina.",
+    "Nasogastric tube courses below the diaphragm.",
+    "Sternotomy wires are intact.",
+    "The osseous structures are unremarkable.",
+    "Hyperinflated lungs consistent with emphysema.",
+    "Calcified granuloma in the right upper lobe.",
+    "Compared with the prior study, the effusion has decreased.",
+    "Unchanged appearance of the mediastinum since the prior radiograph.",
+    "Blunting of the costophrenic angle.",
+    "Elevated left hemidiaphragm.",
+)
+_PROMPT_WORDS = (
+    SYSTEM_PROMPT,
+    "USER: Given the current frontal image only and the current lateral image and the prior "
+    "frontal image PRIOR_REPORT: Provide a structured description of the findings in the "
+    "radiology study in comparison to the prior frontal image. ASSISTANT:",
+    "INDICATION: Shortness of breath. TECHNIQUE: PA and lateral views of the chest. "
+    "COMPARISON: None. N/A",
+    "INDICATION: Fever and cough, evaluate for pneumonia. TECHNIQUE: Portable AP chest. "
+    "COMPARISON: Chest radiograph from yesterday.",
+)
+
+
+def radiology_corpus(n_reports: int = 400, seed: int = 0) -> list[str]:
+    """A deterministic corpus of made-up findings sections plus the prompt's own wording."""
+    rng = random.Random(seed)
+    reports = [" ".join(rng.sample(_FINDINGS, rng.randint(2, 6))) for _ in range(n_reports)]
+    return [*reports, *(_PROMPT_WORDS * 20)]
+
+
+def build_tokenizer(seed: int = 0, vocab_size: int = 800) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on `radiology_corpus`, Llama-like BOS, left padding."""
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(radiology_corpus(seed=seed), trainer)
+    backend.add_tokens(
+        [AddedToken(token, special=False, normalized=False) for token in GROUNDING_TOKENS]
+    )
+    bos_id = backend.token_to_id("<s>")
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        padding_side="left",
+        extra_special_tokens={"image_token": "<image>"},
+        model_max_length=2048,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_config(tokenizer: PreTrainedTokenizerFast) -> Maira2Config:
+    """MAIRA-2's config shape at toy width; `image_seq_length` = (56 / 14)^2 = 16."""
+    text_config = {
+        "model_type": "llama",
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": N_LAYERS,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 2048,
+        "rope_scaling": {"type": "linear", "factor": 1.5},
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "tie_word_embeddings": False,
+    }
+    vision_config = {
+        "model_type": "dinov2",
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "mlp_ratio": 2,
+        "image_size": IMAGE_SIZE,
+        "patch_size": PATCH_SIZE,
+        "apply_layernorm": True,
+        "reshape_hidden_states": False,
+        "out_features": ["stage2"],
+    }
+    return Maira2Config(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
+        projector_hidden_act="gelu",
+        projector_n_layers=4,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def tiny_image_processor() -> BitImageProcessorPil:
+    """RAD-DINO's preprocessing (shortest edge, centre crop, mean 0.5307, std 0.2583) at 56 px."""
+    return BitImageProcessorPil(
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        image_mean=[0.5307, 0.5307, 0.5307],
+        image_std=[0.2583, 0.2583, 0.2583],
+    )
+
+
+def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """Write a fresh tiny model into `folder` (overwriting it); deterministic in `seed`."""
+    tokenizer = build_tokenizer(seed=seed)
+    config = tiny_config(tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Maira2ForConditionalGeneration(config)
+    save_legacy_checkpoint(model, folder)
+    tokenizer.save_pretrained(folder)
+    tiny_image_processor().save_pretrained(folder)
+    GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    ).save_pretrained(folder)
+    (folder / _COMPLETE).write_text(json.dumps({"seed": seed}) + "\n")
+    return folder
+
+
+def ensure_tiny_model(folder: Path | str, seed: int = 0) -> Path:
+    """Return `folder`, building the tiny model there first unless a complete build is present.
+
+    The build goes into a sibling temporary folder that is renamed into place, so concurrent
+    callers never see a half-written model.
+    """
+    folder = Path(folder)
+    if (folder / _COMPLETE).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        build_tiny_model(staging, seed=seed)
+        if folder.exists() and not (folder / _COMPLETE).is_file():
+            shutil.rmtree(folder)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not (folder / _COMPLETE).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
