@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+_MERGED_SHARDS = "shards || jsonb_build_object(CAST(:key AS text), CAST(:progress AS jsonb))"
 _SHARD_TOTALS = (
     "n_documents = (SELECT coalesce(sum((value->>'documents')::bigint), 0) "
-    "FROM jsonb_each(shards || jsonb_build_object(CAST(:key AS text), CAST(:progress AS jsonb)))), "
+    f"FROM jsonb_each({_MERGED_SHARDS})), "
     "n_tokens = (SELECT coalesce(sum((value->>'tokens')::bigint), 0) "
-    "FROM jsonb_each(shards || jsonb_build_object(CAST(:key AS text), CAST(:progress AS jsonb))))"
+    f"FROM jsonb_each({_MERGED_SHARDS}))"
 )
 
 
@@ -52,9 +53,8 @@ def report_shard(
     with engine.begin() as connection:
         connection.execute(
             text(
-                "UPDATE precompute_runs SET "
-                "shards = shards || jsonb_build_object(CAST(:key AS text), CAST(:progress AS jsonb)), "
-                f"{_SHARD_TOTALS}, updated_at = now() WHERE id = :run_id"
+                f"UPDATE precompute_runs SET shards = {_MERGED_SHARDS}, {_SHARD_TOTALS}, "
+                "updated_at = now() WHERE id = :run_id"
             ),
             {"run_id": run_id, "key": str(shard), "progress": progress},
         )
