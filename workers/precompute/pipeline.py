@@ -38,6 +38,7 @@ class SaeRecord:
     weights_path: str
     input_scale: float
     group_sizes: list[int]
+    d_in: int
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def find_sae(engine: Engine, slug: str) -> SaeRecord:
     with engine.connect() as connection:
         row = connection.execute(
             text(
-                "SELECT s.id, s.slug, m.slug, s.weights_path, s.input_scale, s.group_sizes "
+                "SELECT s.id, s.slug, m.slug, s.weights_path, s.input_scale, s.group_sizes, s.d_in "
                 "FROM saes s JOIN models m ON m.id = s.model_id WHERE s.slug = :slug"
             ),
             {"slug": slug},
@@ -68,7 +69,7 @@ def find_sae(engine: Engine, slug: str) -> SaeRecord:
         raise PrecomputeError(f"no SAE named {slug!r}; import it first (maira-sae import-sae)")
     if not row[3]:
         raise PrecomputeError(f"SAE {slug!r} has no weights_path: re-import it from its ae.pt")
-    return SaeRecord(row[0], row[1], row[2], row[3], float(row[4]), list(row[5]))
+    return SaeRecord(row[0], row[1], row[2], row[3], float(row[4]), list(row[5]), row[6])
 
 
 def plan_run(engine: Engine, config: PrecomputeConfig, sae_slug: str, home: Path) -> Plan:
