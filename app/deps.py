@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session
 
+from app.schemas.jobs import JobOut
 from app.schemas.saes import SaeRef
+from app.services.jobs import find_job
 from app.services.saes import find_sae
 from db.settings import Settings
 
@@ -57,3 +59,16 @@ def valid_feature_index(
 
 
 FeatureIndexDep = Annotated[int, Depends(valid_feature_index)]
+
+
+def valid_job(
+    job_id: Annotated[str, Path(description="The job's id (a UUID).")], session: SessionDep
+) -> JobOut:
+    """The job named by the `job_id` path parameter, or 404 (a malformed id included)."""
+    found = find_job(session, job_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"There is no job {job_id!r}.")
+    return found
+
+
+JobDep = Annotated[JobOut, Depends(valid_job)]

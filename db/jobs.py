@@ -79,6 +79,7 @@ def create_job(
         "cache_key": cache_key,
         "max_attempts": max_attempts,
         "timeout_s": timeout_s,
+        "created_at": func.clock_timestamp(),  # orders jobs submitted in one transaction too
     }
     if cache_key is None:
         job = Job(**values)

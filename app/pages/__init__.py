@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.pages import features, saes, search
+from app.pages import features, jobs, saes, search
 
 router = APIRouter(include_in_schema=False)
 router.include_router(saes.router)
 router.include_router(features.router)
 router.include_router(search.router)
+router.include_router(jobs.router)
 # Other areas add their page routers below (e.g. jobs, encode, steer).
