@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import features, jobs, saes, search
+from app.api import encode, features, jobs, saes, search, steer, uploads
 
 router = APIRouter()
 router.include_router(saes.router)
@@ -12,3 +12,6 @@ router.include_router(features.router)
 router.include_router(search.router)
 router.include_router(jobs.router)
 # Other areas add their API routers below (e.g. jobs, encode, steer).
+router.include_router(uploads.router)
+router.include_router(encode.router)
+router.include_router(steer.router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
 from app.errors import describe_error
 from app.pages.charts import Chart, histogram
-from app.schemas.features import FeatureDetail, FeatureQuery
+from app.schemas.features import ExampleOut, FeatureDetail, FeatureQuery
 from app.schemas.saes import SaeRef
 from app.services.features import get_feature, list_features
 from app.templating import path_for, render, render_block
@@ -92,6 +92,31 @@ def activation_chart(feature: FeatureDetail) -> Chart | None:
     )
 
 
+class Segment(NamedTuple):
+    """A run of inactive tokens (value None) or one active token with its value and highlight."""
+
+    text: str
+    value: str | None = None
+    alpha: str | None = None
+
+
+def highlight(example: ExampleOut, scale: float) -> list[Segment]:
+    """The example as segments: inactive tokens merged, active ones with value / scale (<= 1)."""
+    segments: list[Segment] = []
+    plain: list[str] = []
+    for token, value in zip(example.tokens, example.values, strict=True):
+        if value > 0:
+            if plain:
+                segments.append(Segment("".join(plain)))
+                plain = []
+            segments.append(Segment(token, f"{value:.3g}", f"{min(value / scale, 1.0):.2f}"))
+        else:
+            plain.append(token)
+    if plain:
+        segments.append(Segment("".join(plain)))
+    return segments
+
+
 def highlight_scale(feature: FeatureDetail) -> float:
     """The value shown at full highlight: the largest value among the shown examples."""
     shown = [e.max_value for e in feature.top_examples]
@@ -108,11 +133,17 @@ def feature_page(
         raise HTTPException(
             status_code=404, detail=f"Feature {index:,} of SAE {sae.slug} has no stored data."
         )
+    scale = highlight_scale(feature)
     context = {
         "sae": sae,
         "feature": feature,
         "activation_chart": activation_chart(feature),
-        "scale": highlight_scale(feature),
+        "scale": scale,
+        "top_examples": [(e, highlight(e, scale)) for e in feature.top_examples],
+        "intervals": [
+            (interval, [(e, highlight(e, scale)) for e in interval.examples])
+            for interval in feature.intervals
+        ],
     }
     json_url = path_for(request, "api_feature", sae=sae.slug, index=index)
     return render(request, "feature.html", context, json_url=json_url)

@@ -1,0 +1,77 @@
+"""Shared by the encode and steer pages: the form's context, its errors, and the result page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from app.errors import describe_error
+from app.services.jobs import find_job
+from app.services.live import IMAGE_ROLES, TEXT_FIELDS
+from app.services.saes import list_saes
+from app.services.uploads import RequestRejected, get_upload
+from app.templating import path_for, render
+from db.jobs import get_job
+
+JOB_PAGE = "jobs/page.html"
+
+
+def form_errors(error: RequestRejected | ValidationError) -> tuple[int, list[str]]:
+    """The status and the messages a form shows for a rejected submission."""
+    if isinstance(error, RequestRejected):
+        return error.status_code, [error.message]
+    return 422, [describe_error(item) for item in error.errors(include_url=False)]
+
+
+def form_values(form: FormData | None) -> dict[str, Any]:
+    """What the user typed, to refill the form after an error (files cannot be refilled);
+    repeated fields (feature rows) keep all their values."""
+    if form is None:
+        return {}
+    values: dict[str, Any] = {}
+    for key in form:
+        texts = [value for value in form.getlist(key) if isinstance(value, str)]
+        if texts:
+            values[key] = texts if key.startswith("feature_") else texts[0]
+    return values
+
+
+def saes_for_form(session: Session) -> list[dict[str, Any]]:
+    """SAEs that can be chosen: slug, model and size."""
+    return [
+        {"slug": sae.slug, "model": sae.model, "d_sae": sae.d_sae}
+        for sae in list_saes(session).data
+    ]
+
+
+def study_from_job(session: Session, job_id: str | None) -> dict[str, Any]:
+    """An earlier encode or steer job's study (uploads still stored, and text), to prefill a
+    form; `missing_images` lists the image roles whose upload has expired."""
+    job = get_job(session, job_id) if job_id else None
+    if job is None or job.kind not in ("encode", "steer"):
+        return {}
+    study = dict(job.params.get("study") or {})
+    values: dict[str, Any] = {name: study.get(name) or "" for name in TEXT_FIELDS}
+    values["missing_images"] = []
+    for role in IMAGE_ROLES:
+        upload_id = study.get(role)
+        if upload_id and get_upload(session, upload_id) is not None:
+            values[role] = upload_id
+        elif upload_id:
+            values["missing_images"].append(IMAGE_ROLES[role])
+    return values
+
+
+def result_page(request: Request, session: Session, job_id: str, kind: str) -> HTMLResponse:
+    """The job page of an encode or steer job at its own shareable address."""
+    job = find_job(session, job_id)
+    if job is None or job.kind != kind:
+        raise HTTPException(status_code=404, detail=f"There is no {kind} job {job_id!r}.")
+    json_url = path_for(request, "api_job", job_id=job.id)
+    return render(request, JOB_PAGE, {"job": job}, json_url=json_url)

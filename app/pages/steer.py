@@ -1,0 +1,101 @@
+"""The steer page: choose features and strengths, then compare the two reports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from app.deps import SessionDep, SettingsDep
+from app.pages.live import form_errors, form_values, result_page, saes_for_form, study_from_job
+from app.schemas.live import (
+    ALPHA_DESCRIPTION,
+    DEFAULT_MAX_NEW_TOKENS,
+    MAX_NEW_TOKENS_CAP,
+    MAX_STEERED_FEATURES,
+    SteerRequest,
+)
+from app.services.live import submit_steer
+from app.services.live_forms import request_from_form
+from app.services.uploads import RequestRejected, read_form
+from app.templating import path_for, render
+
+router = APIRouter()
+
+FORM = "steer/form.html"
+DEFAULT_ALPHA = "10"
+FEATURE_ROWS = 4
+
+
+def _render_form(
+    request: Request,
+    session: Session,
+    values: dict[str, object],
+    errors: list[str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    indices = list(values.get("feature_index") or [])
+    alphas = list(values.get("feature_alpha") or [])
+    rows = [
+        {"index": index, "alpha": alphas[number] if number < len(alphas) else DEFAULT_ALPHA}
+        for number, index in enumerate(indices)
+    ]
+    rows += [{"index": "", "alpha": DEFAULT_ALPHA}] * max(FEATURE_ROWS - len(rows), 1)
+    context = {
+        "saes": saes_for_form(session),
+        "values": values,
+        "feature_rows": rows[:MAX_STEERED_FEATURES],
+        "errors": errors or [],
+        "max_new_tokens_cap": MAX_NEW_TOKENS_CAP,
+        "default_max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
+        "alpha_description": ALPHA_DESCRIPTION,
+    }
+    return render(request, FORM, context, status_code=status_code)
+
+
+@router.get("/steer", name="steer_page")
+def steer_page(
+    request: Request,
+    session: SessionDep,
+    sae: Annotated[str | None, Query(max_length=200)] = None,
+    feature: Annotated[list[int] | None, Query(ge=0)] = None,
+    alpha: Annotated[list[float] | None, Query()] = None,
+    from_job: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+) -> HTMLResponse:
+    """The steering form, prefilled from a feature page (sae, feature) or an earlier job."""
+    values: dict[str, object] = {"sae": sae or "", **study_from_job(session, from_job)}
+    if feature:
+        values["feature_index"] = [str(index) for index in feature]
+        values["feature_alpha"] = [f"{value:g}" for value in alpha or []]
+    return _render_form(request, session, values)
+
+
+@router.post("/steer", name="steer_submit")
+async def steer_submit(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """Store any images, queue the job (or find the identical one), and go to its page."""
+    form = None
+    try:
+        form = await read_form(request, settings)
+        steer_request = await request_from_form(form, session, settings, SteerRequest)
+        submitted = await run_in_threadpool(submit_steer, session, settings, steer_request)
+    except (RequestRejected, ValidationError) as error:
+        status_code, messages = form_errors(error)
+        values = form_values(form)
+        return await run_in_threadpool(
+            _render_form, request, session, values, messages, status_code
+        )
+    finally:
+        if form is not None:
+            await form.close()
+    target = path_for(request, "steer_result_page", job_id=str(submitted.job.id))
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/steer/{job_id}", name="steer_result_page")
+def steer_result_page(request: Request, job_id: str, session: SessionDep) -> HTMLResponse:
+    """A steer job's shareable page: progress, then the two reports side by side."""
+    return result_page(request, session, job_id, "steer")

@@ -1,0 +1,139 @@
+"""Multipart and JSON bodies of the live endpoints -> validated requests, images stored.
+
+One path for the API and the HTML forms: image fields (`frontal`, `lateral`, `prior_frontal`)
+hold either a file or the id of an earlier upload; text fields are validated first, so a request
+with a wrong field stores nothing. Features come as JSON text in `features`, or as the HTML form's
+repeated `feature_index` / `feature_alpha` pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+
+from app.services.live import IMAGE_ROLES
+from app.services.uploads import (
+    RequestRejected,
+    prepare_upload,
+    read_form,
+    read_upload,
+    store_upload,
+)
+from db.settings import Settings
+
+RequestModel = TypeVar("RequestModel", bound=BaseModel)
+
+MAX_JSON_BYTES = 256 * 1024
+PLACEHOLDER_UPLOAD_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _text_fields(form: FormData, model: type[BaseModel]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in model.model_fields:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip() != "":
+            values[name] = value
+    if "features" in model.model_fields:
+        values.update(_features(form))
+    return values
+
+
+def _features(form: FormData) -> dict[str, Any]:
+    raw = form.get("features")
+    if isinstance(raw, str) and raw.strip():
+        try:
+            return {"features": json.loads(raw)}
+        except json.JSONDecodeError:
+            raise RequestRejected(
+                422, 'features: expected JSON such as [{"index": 12, "alpha": 10}].'
+            ) from None
+    pairs = zip(form.getlist("feature_index"), form.getlist("feature_alpha"), strict=False)
+    features = [
+        {"index": index.strip(), "alpha": alpha.strip() or "0"}
+        for index, alpha in pairs
+        if isinstance(index, str) and isinstance(alpha, str) and index.strip()
+    ]
+    return {"features": features} if features else {}
+
+
+def _files(form: FormData) -> dict[str, UploadFile]:
+    files = {}
+    for role in IMAGE_ROLES:
+        value = form.get(role)
+        if isinstance(value, UploadFile) and (value.filename or value.size):
+            files[role] = value
+    return files
+
+
+def _store_files(
+    session: Session, settings: Settings, files: dict[str, UploadFile]
+) -> dict[str, str]:
+    prepared = {
+        role: prepare_upload(
+            read_upload(file, settings, IMAGE_ROLES[role]),
+            file.filename or "",
+            settings,
+            IMAGE_ROLES[role],
+        )
+        for role, file in files.items()
+    }
+    return {
+        role: str(store_upload(session, settings, image).id) for role, image in prepared.items()
+    }
+
+
+async def request_from_form(
+    form: FormData, session: Session, settings: Settings, model: type[RequestModel]
+) -> RequestModel:
+    """A parsed form as `model`, its image files stored; raises RequestRejected or pydantic's
+    ValidationError (and then stores nothing)."""
+    values = _text_fields(form, model)
+    files = _files(form)
+    if "frontal" not in values and "frontal" not in files:
+        raise RequestRejected(
+            422, "Frontal image: please choose a frontal chest X-ray (PNG, JPEG or DICOM)."
+        )
+    model.model_validate({**values, **dict.fromkeys(files, PLACEHOLDER_UPLOAD_ID)})
+    stored = await run_in_threadpool(_store_files, session, settings, files)
+    return model.model_validate({**values, **stored})
+
+
+async def form_request(
+    request: Request, session: Session, settings: Settings, model: type[RequestModel]
+) -> RequestModel:
+    """Read the request's form (size-limited) and parse it into `model`."""
+    form = await read_form(request, settings)
+    try:
+        return await request_from_form(form, session, settings, model)
+    finally:
+        await form.close()
+
+
+async def json_request(request: Request, model: type[RequestModel]) -> RequestModel:
+    """Parse a JSON body (at most 256 KiB) into `model`."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise RequestRejected(413, "The request body is too large for a JSON request.")
+    return model.model_validate_json(bytes(body))
+
+
+async def live_request(
+    request: Request, session: Session, settings: Settings, model: type[RequestModel]
+) -> RequestModel:
+    """A JSON or form body (by Content-Type) as `model`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        return await json_request(request, model)
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return await form_request(request, session, settings, model)
+    raise RequestRejected(
+        415, "Send the request as multipart/form-data (with images) or application/json."
+    )
