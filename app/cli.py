@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     import_sae.add_argument(
         "--replace", action="store_true", help="replace an SAE of this name with other weights"
     )
+    import_sae.add_argument("--reports", type=Path, help="report CSV for --input-scale auto")
     import_sae.set_defaults(command_key="import-sae")
 
     autointerp = commands.add_parser("import-autointerp", help="import an autointerp label CSV")

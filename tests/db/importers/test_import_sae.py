@@ -16,6 +16,7 @@ from app.cli import main
 from db.importers.saes import SaeSpec, write_sae
 from db.models import Feature, LanguageModel, Sae
 from db.settings import get_settings
+from sae import MatryoshkaSae, save_sae
 
 
 @pytest.fixture
@@ -169,3 +170,42 @@ def test_write_sae_copies_32768_features(session: Session) -> None:
     assert row.neighbour_indices == indices[20_000].tolist()
     np.testing.assert_array_equal(np.array(row.neighbour_cosines, np.float32), cosines[20_000])
     assert session.scalar(select(func.count()).where(Feature.sae_id == sae_id)) == d_sae
+
+
+@pytest.mark.slow
+def test_auto_input_scale_runs_the_tiny_model_and_prefers_the_fitting_scale(
+    database: Engine,
+    shared_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ±identity SAE reconstructs the tiny model's activations well at the rms-norm scale."""
+    monkeypatch.setenv("MAIRA_SAE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    identity = torch.eye(64)
+    sae = MatryoshkaSae(64, 128, k=64, group_sizes=[64, 64], threshold=0.01)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([identity, -identity], dim=1))
+        sae.W_dec.copy_(torch.cat([identity, -identity], dim=0))
+    folder = tmp_path / "identity"
+    save_sae(sae, folder)
+    reports = shared_dir / "data" / "openi_reports.csv"
+
+    argv = ["import-sae", str(folder), "--name", "identity", "--model", "tiny"]
+    assert main([*argv, "--input-scale", "auto", "--reports", str(reports)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "input scale 1",
+        "input scale 22.34",
+        lines[2].split(":")[0],
+    ]
+    assert "(rms norm / sqrt(d_in))" in lines[2]
+    chosen = lines[2].split()[2]
+    assert lines[3].startswith(f"chose input scale {chosen} over ")
+    assert int(lines[3].split()[5]) >= 400
+    with Session(database) as session:
+        recorded = session.scalar(select(Sae.input_scale).where(Sae.slug == "identity"))
+    assert recorded == pytest.approx(float(chosen), rel=1e-5)
+    assert recorded not in (1.0, 22.34)
