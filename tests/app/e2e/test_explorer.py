@@ -61,14 +61,10 @@ def test_token_value_on_keyboard_focus(page: Page, live_server: str) -> None:
 def test_keyboard_navigation(page: Page, live_server: str, e2e_data) -> None:
     seeded: SeededData = e2e_data[1]
     page.goto(f"{live_server}/saes/test-sae/features/0")
-    page.keyboard.press("j")
-    expect(page).to_have_url(f"{live_server}/saes/test-sae/features/1")
-    page.keyboard.press("ArrowRight")
-    expect(page).to_have_url(f"{live_server}/saes/test-sae/features/2")
-    page.keyboard.press("k")
-    expect(page).to_have_url(f"{live_server}/saes/test-sae/features/1")
-    page.keyboard.press("ArrowLeft")
-    expect(page).to_have_url(f"{live_server}/saes/test-sae/features/0")
+    for key, index in (("j", 1), ("ArrowRight", 2), ("k", 1), ("ArrowLeft", 0)):
+        page.keyboard.press(key)
+        expect(page).to_have_url(f"{live_server}/saes/test-sae/features/{index}")
+        page.wait_for_load_state()  # the next key needs the new page's script
 
     page.keyboard.press("?")
     expect(page.locator("#shortcut-help")).to_be_visible()
