@@ -21,7 +21,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the application was created with."""
     return request.app.state.settings
 
@@ -44,11 +44,11 @@ def valid_sae(
 SaeDep = Annotated[SaeRef, Depends(valid_sae)]
 
 
-def valid_feature_index(
+async def valid_feature_index(
     index: Annotated[int, Path(ge=0, description="Index of the feature (latent) in its SAE.")],
     sae: SaeDep,
 ) -> int:
-    """The `index` path parameter when the SAE has such a feature, else 404."""
+    """The `index` path parameter when the SAE has such a feature, else 404 (no I/O: async)."""
     if index >= sae.d_sae:
         raise HTTPException(
             status_code=404,

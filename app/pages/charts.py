@@ -7,7 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 560, 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 10, 38
+LEFT, RIGHT, TOP, BOTTOM = 62, 22, 10, 38
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(exponent: int) -> str:
+    """'10⁻³' for -3, '1' for 0."""
+    return "1" if exponent == 0 else "10" + str(exponent).translate(SUPERSCRIPTS)
 
 
 @dataclass(frozen=True)
@@ -109,13 +115,13 @@ def density_grid(
             y=to_y(y1),
             width=round(to_x(x1) - to_x(x0), 2),
             height=round(to_y(y0) - to_y(y1), 2),
-            title=f"frequency 10^{x0:.2g}–10^{x1:.2g}, F1 {y0:.1f}–{y1:.1f}: {count:,} features",
+            title=f"frequency {10**x0:.2g}–{10**x1:.2g}, F1 {y0:.1f}–{y1:.1f}: {count:,} features",
             opacity=round(0.15 + 0.85 * math.log1p(count) / math.log1p(most), 3),
         )
         for x0, x1, y0, y1, count in cells
     ]
     x_ticks = [
-        Tick(to_x(decade), f"10^{decade}" if decade else "1")
+        Tick(to_x(decade), power_of_ten(decade))
         for decade in range(math.ceil(x_lo), math.floor(x_hi) + 1)
     ]
     y_ticks = [Tick(to_y(value), f"{value:.2g}") for value in (0, 0.25, 0.5, 0.75, 1)]
