@@ -31,3 +31,4 @@ class SearchResults(BaseModel):
     jump: FeatureJump | None
     data: list[SearchHit]
     count: int = Field(description="Hits returned (at most `limit`).")
+    total: int = Field(description="Explanations matching the query, on all pages.")

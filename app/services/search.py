@@ -20,14 +20,15 @@ WHERE s.slug = :sae AND f.index = :index
 _SEARCH = text("""
 WITH query AS (SELECT websearch_to_tsquery('english', :q) AS tsq),
 hits AS (
-    SELECT e.id, e.feature_id, e.text, e.source, ts_rank(e.text_tsv, query.tsq) AS rank
+    SELECT e.id, e.feature_id, e.text, e.source, ts_rank(e.text_tsv, query.tsq) AS rank,
+        count(*) OVER () AS total
     FROM explanations e, query
     WHERE e.text_tsv @@ query.tsq
     ORDER BY rank DESC, e.id
     LIMIT :limit
 )
 SELECT s.slug AS sae, f.index, hits.text, hits.source, f.label AS feature_label,
-    (hits.text = f.label) AS is_primary, f.f1, f.frequency, hits.rank
+    (hits.text = f.label) AS is_primary, f.f1, f.frequency, hits.rank, hits.total
 FROM hits JOIN features f ON f.id = hits.feature_id JOIN saes s ON s.id = f.sae_id
 ORDER BY hits.rank DESC, f.f1 DESC NULLS LAST, hits.id
 """)
@@ -48,4 +49,5 @@ def search(session: Session, *, q: str, limit: int) -> SearchResults:
     jump = find_feature_reference(session, q)
     rows = session.execute(_SEARCH, {"q": q, "limit": limit}).mappings().all()
     hits = [SearchHit.model_validate(dict(row)) for row in rows]
-    return SearchResults(q=q, jump=jump, data=hits, count=len(hits))
+    total = rows[0]["total"] if rows else 0
+    return SearchResults(q=q, jump=jump, data=hits, count=len(hits), total=total)

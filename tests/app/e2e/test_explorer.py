@@ -82,7 +82,7 @@ def test_search(page: Page, live_server: str) -> None:
     page.goto(live_server)
     page.get_by_label(re.compile("Search feature labels")).fill("pleural")
     page.keyboard.press("Enter")
-    expect(page.locator("h2#results-title")).to_have_text("2 results for “pleural”")
+    expect(page.locator("h2#results-title")).to_have_text("2 labels match “pleural”")
     page.get_by_role("link", name="pleural effusion", exact=True).click()
     expect(page).to_have_url(f"{live_server}/saes/test-sae/features/0")
     expect(page.locator(".explanation.primary .explanation-text")).to_have_text("pleural effusion")

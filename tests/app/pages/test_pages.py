@@ -138,7 +138,7 @@ def test_tokens_are_escaped(client: TestClient, seeded: SeededData) -> None:
 def test_search_page(client: TestClient, seeded: SeededData) -> None:
     html, data = _page_and_twin(client, "/search?q=pleural")
     assert data["count"] == 2
-    assert "2 results for “pleural”" in html
+    assert "2 labels match “pleural”" in html
     assert 'href="/saes/test-sae/features/0">pleural effusion</a>' in html
     empty = client.get("/search")
     assert empty.status_code == 200 and 'id="search-q"' in empty.text
