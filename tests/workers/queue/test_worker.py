@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import FINISHED_JOB_STATUSES, Job
-from tests.workers.queue.conftest import WorkerProcess, WorkerStarter
+from tests.support.workers import WorkerProcess, WorkerStarter
 from workers.queue.submit import cancel_job, submit_job
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from db.models import FINISHED_JOB_STATUSES, Job
-from tests.workers.queue.conftest import HEARTBEAT_S, STALE_AFTER_S, WorkerProcess
+from tests.support.workers import HEARTBEAT_S, STALE_AFTER_S, WorkerProcess
 from workers.queue.reaper import WORKER_LOST
 from workers.queue.submit import submit_job
 
