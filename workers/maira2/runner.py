@@ -226,3 +226,18 @@ class Maira2Runner:
         with self._lock, adding_to_block_output(self.block, vector, rows=[1]):
             baseline, steered = self._generate(batch, max_new_tokens, seed, do_sample)
         return SteerResult(baseline=baseline, steered=steered)
+
+    def generate_steered(
+        self,
+        study: Study,
+        directions: torch.Tensor,
+        alphas: Sequence[float],
+        max_new_tokens: int = 300,
+        seed: int = 0,
+        do_sample: bool = False,
+    ) -> str:
+        """The steered report alone (one row), for when the baseline report is already known."""
+        vector = steering_vector(directions, alphas, self.steering_scale)
+        batch = self._batch([self.encode(study)])
+        with self._lock, adding_to_block_output(self.block, vector):
+            return self._generate(batch, max_new_tokens, seed, do_sample)[0]
