@@ -1,0 +1,86 @@
+"""Test images as upload bytes: PNGs (8- and 16-bit, truncated, header-only giants) and DICOMs
+with patient data in the header."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+PATIENT_NAME = "Doe^Jane"
+PATIENT_ID = "MRN-424242"
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def xray_png(seed: int = 0, size: tuple[int, int] = (64, 72)) -> bytes:
+    """An 8-bit grey PNG of random pixels (height, width = size)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, size=size, dtype=np.uint8)
+    return png_bytes(Image.fromarray(pixels))
+
+
+def ramp_12bit(height: int = 48, width: int = 64) -> np.ndarray:
+    """A horizontal ramp over 0..4095 (a 12-bit detector's range) as uint16."""
+    return np.tile(np.linspace(0, 4095, width).round().astype(np.uint16), (height, 1))
+
+
+def png_16bit() -> bytes:
+    """A 16-bit greyscale PNG holding a 12-bit ramp."""
+    return png_bytes(Image.fromarray(ramp_12bit()))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height 8-bit grey pixels but holds one byte of data:
+    only a check made on the header (before decoding) can call it too large."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00"))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def truncated_png() -> bytes:
+    data = xray_png(seed=3, size=(120, 120))
+    return data[: len(data) // 2]
+
+
+def dicom_bytes(pixels: np.ndarray | None) -> bytes:
+    """A DICOM file with PatientName/PatientID set; without pixels when `pixels` is None."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.PatientName = PATIENT_NAME
+    dataset.PatientID = PATIENT_ID
+    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "DX"
+    if pixels is not None:
+        dataset.Rows, dataset.Columns = pixels.shape
+        dataset.SamplesPerPixel = 1
+        dataset.PhotometricInterpretation = "MONOCHROME2"
+        dataset.BitsAllocated = 16
+        dataset.BitsStored = 12
+        dataset.HighBit = 11
+        dataset.PixelRepresentation = 0
+        dataset.PixelData = pixels.astype(np.uint16).tobytes()
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""Live model jobs for the web app: encode an uploaded study with an SAE, and steer its report."""
