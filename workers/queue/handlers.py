@@ -1,8 +1,11 @@
 """Job handlers by kind: `@handler("kind")` registers `fn(ctx: JobContext) -> dict`.
 
-To add a kind, decorate its function and list its module in HANDLER_MODULES (or, for plugins
-and tests, name the module in MAIRA_SAE_EXTRA_HANDLERS, comma-separated). Workers import these
-modules at start; a handler module must not load models at import (use `ctx.resources`).
+To add a kind, decorate its function and map the kind to its module in HANDLER_MODULES. A
+worker imports that module when the first job of the kind arrives, so model code (torch,
+transformers) costs nothing at start-up and nothing to workers that never run such a job.
+Plugins (and the tests' handlers) are modules named in MAIRA_SAE_EXTRA_HANDLERS,
+comma-separated, imported when the worker starts. No handler module may load a model at import:
+use `ctx.resources`, which loads once per worker process.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[JobContext], dict[str, Any]]
 
-HANDLER_MODULES: list[str] = []
+HANDLER_MODULES: dict[str, str] = {
+    "encode": "workers.live.encode",
+    "steer": "workers.live.steer",
+    "precompute_shard": "workers.precompute.jobs",
+}
 
 _handlers: dict[str, Handler] = {}
 
@@ -41,26 +48,29 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def get_handler(kind: str) -> Handler:
-    """The handler of `kind`; raises UnknownJobKind."""
+    """The handler of `kind`, importing its module on first use; raises UnknownJobKind."""
+    if kind not in _handlers and kind in HANDLER_MODULES:
+        importlib.import_module(HANDLER_MODULES[kind])
     try:
         return _handlers[kind]
     except KeyError:
         raise UnknownJobKind(f"no handler for jobs of kind {kind!r}") from None
 
 
-def registered_kinds() -> list[str]:
-    return sorted(_handlers)
+def known_kinds() -> list[str]:
+    """Kinds registered so far or importable on demand."""
+    return sorted({*_handlers, *HANDLER_MODULES})
 
 
 def load_handlers(extra_modules: str | Iterable[str] = "") -> list[str]:
-    """Import HANDLER_MODULES and the extra modules; returns the registered kinds."""
+    """Import the plugin modules (comma-separated or a list); returns the known kinds."""
     if isinstance(extra_modules, str):
         extra_modules = [name.strip() for name in extra_modules.split(",")]
-    for module in [*HANDLER_MODULES, *extra_modules]:
+    for module in extra_modules:
         if module:
             importlib.import_module(module)
-    kinds = registered_kinds()
-    log.info("job handlers: %s", ", ".join(kinds))
+    kinds = known_kinds()
+    log.info("job kinds: %s", ", ".join(kinds))
     return kinds
 
 

@@ -41,6 +41,20 @@ def test_importing_the_submit_side_loads_no_model_code() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_worker_imports_handler_modules_only_when_their_first_job_arrives() -> None:
+    code = (
+        "import sys\n"
+        "from workers.queue import handlers, worker\n"
+        "handlers.HANDLER_MODULES['test.steps'] = 'tests.support.queue_handlers'\n"
+        "assert 'test.steps' in handlers.load_handlers('')\n"
+        "assert 'tests.support.queue_handlers' not in sys.modules\n"
+        "assert handlers.get_handler('test.steps').__name__ == 'steps'\n"
+        "heavy = [m for m in ('torch', 'transformers', 'workers.maira2') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
+
+
 def test_submit_writes_the_row_and_its_queue_entry_together(session: Session) -> None:
     job = submit_job(session, "test.steps", {"steps": 2}, priority=3, timeout_s=5)
     assert (job.status, job.params, job.priority, job.timeout_s) == (
