@@ -111,7 +111,7 @@ def _decode_raster(data: bytes, kind: str, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=[kind])
             _check_pixel_count(image.width, image.height, max_pixels)
             if image.format != kind:
                 raise ImageError(f"The file starts like a {kind} but is not a readable {kind}.")

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 from transformers import PreTrainedTokenizerBase
+from transformers.image_processing_utils import BaseImageProcessor
 
 from workers.maira2.prompt import Prompt
 
@@ -118,7 +119,7 @@ def model_image(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.round(grey).astype(np.uint8)).convert("RGB")
 
 
-def pixel_values(image_processor, images: list[Image.Image]) -> torch.Tensor:
+def pixel_values(image_processor: BaseImageProcessor, images: list[Image.Image]) -> torch.Tensor:
     """(n_images, 3, size, size) float32 in the order the placeholders appear."""
     prepared = [model_image(image) for image in images]
     return image_processor(images=prepared, return_tensors="pt")["pixel_values"]
@@ -127,7 +128,7 @@ def pixel_values(image_processor, images: list[Image.Image]) -> torch.Tensor:
 def collate(
     rows: list[EncodedRow],
     pad_token_id: int,
-    image_processor,
+    image_processor: BaseImageProcessor,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> Batch:

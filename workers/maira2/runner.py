@@ -5,7 +5,8 @@ Layer convention: `layer=15, point="output"` hooks the output of
 `delta = sum_i alpha_i * steering_scale * unit(direction_i)`, raw residual units; see `steering.py`.
 
 All model calls share one lock: forward hooks are global to the model, so a capture running next
-to a steered generation would otherwise see (or add) the other's hook.
+to a steered generation would otherwise see (or add) the other's hook; tokenisation runs inside the
+lock too (a fast tokenizer is not safe to call from several threads at once).
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ class Maira2Runner:
         self, study: Study, max_new_tokens: int = 300, seed: int = 0, do_sample: bool = False
     ) -> str:
         """The findings section MAIRA-2 writes for `study` (greedy unless `do_sample`)."""
-        batch = self._batch([self.encode(study)])
         with self._lock:
+            batch = self._batch([self.encode(study)])
             return self._generate(batch, max_new_tokens, seed, do_sample)[0]
 
     def capture(
@@ -178,20 +179,32 @@ class Maira2Runner:
         """Teacher-forced activations at the hooked layer for each (study, report) pair."""
         if len(studies) != len(reports):
             raise ValueError(f"{len(studies)} studies but {len(reports)} reports")
-        rows = [self.encode(study, report) for study, report in zip(studies, reports, strict=True)]
         captures: list[Capture] = []
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            batch = self._batch(chunk)
+        for start in range(0, len(studies), batch_size):
             with self._lock:
-                hidden = forward_to_block(
-                    self.model, self.block, **batch.model_kwargs(), position_ids=batch.position_ids
+                chunk = [
+                    self.encode(study, report)
+                    for study, report in zip(
+                        studies[start : start + batch_size],
+                        reports[start : start + batch_size],
+                        strict=True,
+                    )
+                ]
+                batch = self._batch(chunk)
+                hidden = (
+                    forward_to_block(
+                        self.model,
+                        self.block,
+                        **batch.model_kwargs(),
+                        position_ids=batch.position_ids,
+                    )
+                    .float()
+                    .cpu()
                 )
-            hidden = hidden.float().cpu()
-            captures.extend(
-                self._row_capture(row, hidden[index, pad:])
-                for index, (row, pad) in enumerate(zip(chunk, batch.padding, strict=True))
-            )
+                captures.extend(
+                    self._row_capture(row, hidden[index, pad:])
+                    for index, (row, pad) in enumerate(zip(chunk, batch.padding, strict=True))
+                )
         return captures
 
     def _row_capture(self, row: EncodedRow, hidden: torch.Tensor) -> Capture:
@@ -221,10 +234,11 @@ class Maira2Runner:
         alpha 0; greedy decoding (the default) makes alpha 0 reproduce the baseline exactly.
         """
         vector = steering_vector(directions, alphas, self.steering_scale)
-        row = self.encode(study)
-        batch = self._batch([row, row])
-        with self._lock, adding_to_block_output(self.block, vector, rows=[1]):
-            baseline, steered = self._generate(batch, max_new_tokens, seed, do_sample)
+        with self._lock:
+            row = self.encode(study)
+            batch = self._batch([row, row])
+            with adding_to_block_output(self.block, vector, rows=[1]):
+                baseline, steered = self._generate(batch, max_new_tokens, seed, do_sample)
         return SteerResult(baseline=baseline, steered=steered)
 
     def generate_steered(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 from PIL import Image
@@ -95,3 +97,22 @@ def test_steering_scale_multiplies_alpha(tiny_folder, frontal: Image.Image) -> N
     assert scaled.steer(Study(frontal), row, [5.0], max_new_tokens=8) == plain.steer(
         Study(frontal), row, [50.0], max_new_tokens=8
     )
+
+
+def test_concurrent_capture_and_steer_do_not_interfere(
+    runner: Maira2Runner, frontal: Image.Image
+) -> None:
+    study = Study(frontal)
+    report = "There is no pleural effusion."
+    direction = _unit_rows(1, runner.d_model, 5)
+    expected_activations = runner.capture([study], [report])[0].report_activations
+    expected_steer = runner.steer(study, direction, [30.0], max_new_tokens=8)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        steers = [
+            pool.submit(runner.steer, study, direction, [30.0], max_new_tokens=8) for _ in range(3)
+        ]
+        captures = [pool.submit(runner.capture, [study], [report]) for _ in range(3)]
+        for future in steers:
+            assert future.result() == expected_steer
+        for future in captures:
+            torch.testing.assert_close(future.result()[0].report_activations, expected_activations)
