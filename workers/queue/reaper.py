@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 
 from procrastinate import App
+from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Status
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -100,7 +101,10 @@ async def finish_stalled_entries(app: App, stale_after_s: float) -> list[int]:
         task_name=RUN_JOB_TASK, seconds_since_heartbeat=entry_stale_after(stale_after_s)
     ):
         assert entry.id is not None
-        await app.job_manager.finish_job_by_id_async(entry.id, Status.FAILED, delete_job=False)
+        try:
+            await app.job_manager.finish_job_by_id_async(entry.id, Status.FAILED, delete_job=False)
+        except ConnectorException:  # another worker's reaper finished it first
+            continue
         finished.append(entry.id)
     return finished
 

@@ -172,3 +172,26 @@ def test_twenty_jobs_from_five_concurrent_clients_all_finish_once(
         f"{n}-{i}" for n in range(5) for i in range(4)
     )
     assert len({job.worker for job in results}) == 2
+
+
+def test_worker_rides_out_the_database_dropping_all_its_connections(
+    worker: WorkerProcess,
+    queue_url: str,
+    sessions: sessionmaker[Session],
+    wait_for: Callable[..., Job],
+) -> None:
+    job = submit_job(queue_url, "test.steps", {"steps": 20, "delay": 0.1})
+    wait_for(job.id, lambda j: j.status == "running" and j.progress > 0)
+    with sessions() as session:
+        dropped = session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert dropped >= 3  # the job's, the worker's pool's and its LISTEN connection
+    done = wait_for(job.id, is_finished, timeout=20)
+    assert done.status == "succeeded" and done.attempts <= 2
+    after = wait_for(submit_job(queue_url, "test.steps", {"steps": 1}).id, is_finished)
+    assert after.status == "succeeded"
+    assert worker.process.poll() is None
