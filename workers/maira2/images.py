@@ -150,11 +150,14 @@ def _scale_to_uint8(values: np.ndarray) -> np.ndarray:
 
 def _decode_dicom(data: bytes, max_pixels: int) -> np.ndarray:
     """DICOM -> uint8 (H, W): modality LUT, VOI LUT/window, MONOCHROME1 inverted, first frame."""
+    has_preamble = data[128:132] == b"DICM"
     try:
-        dataset = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
+        dataset = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
     except (InvalidDicomError, OSError, ValueError, EOFError, KeyError, TypeError):
         raise ImageError("The DICOM file is damaged and cannot be read.") from None
     if not any(keyword in dataset for keyword in _PIXEL_DATA_KEYWORDS):
+        if not has_preamble:
+            raise ImageError("The file is not a PNG, JPEG or DICOM image.")
         raise ImageError("The file is a DICOM without pixel data (no image is stored in it).")
     rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
     _check_pixel_count(columns, rows, max_pixels)

@@ -139,7 +139,8 @@ class Maira2Runner:
             self.tokenizer, prompt, self.image_token_id, self.image_seq_length, report
         )
 
-    def _batch(self, rows: list[EncodedRow]) -> Batch:
+    def batch(self, rows: list[EncodedRow]) -> Batch:
+        """Left-padded model inputs on the model's device and dtype."""
         return collate(
             rows, self.tokenizer.pad_token_id, self.image_processor, self.device, self.model.dtype
         )
@@ -170,7 +171,7 @@ class Maira2Runner:
     ) -> str:
         """The findings section MAIRA-2 writes for `study` (greedy unless `do_sample`)."""
         with self._lock:
-            batch = self._batch([self.encode(study)])
+            batch = self.batch([self.encode(study)])
             return self._generate(batch, max_new_tokens, seed, do_sample)[0]
 
     def capture(
@@ -190,7 +191,7 @@ class Maira2Runner:
                         strict=True,
                     )
                 ]
-                batch = self._batch(chunk)
+                batch = self.batch(chunk)
                 hidden = (
                     forward_to_block(
                         self.model,
@@ -236,7 +237,7 @@ class Maira2Runner:
         vector = steering_vector(directions, alphas, self.steering_scale)
         with self._lock:
             row = self.encode(study)
-            batch = self._batch([row, row])
+            batch = self.batch([row, row])
             with adding_to_block_output(self.block, vector, rows=[1]):
                 baseline, steered = self._generate(batch, max_new_tokens, seed, do_sample)
         return SteerResult(baseline=baseline, steered=steered)
@@ -252,6 +253,6 @@ class Maira2Runner:
     ) -> str:
         """The steered report alone (one row), for when the baseline report is already known."""
         vector = steering_vector(directions, alphas, self.steering_scale)
-        batch = self._batch([self.encode(study)])
+        batch = self.batch([self.encode(study)])
         with self._lock, adding_to_block_output(self.block, vector):
             return self._generate(batch, max_new_tokens, seed, do_sample)[0]

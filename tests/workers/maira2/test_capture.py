@@ -14,7 +14,7 @@ REPORT = "There is no pleural effusion. The heart size is normal."
 
 def _full_hidden_states(runner: Maira2Runner, study: Study, report: str) -> tuple[list[int], tuple]:
     row = runner.encode(study, report)
-    batch = runner._batch([row])
+    batch = runner.batch([row])
     with torch.inference_mode():
         output = runner.model(**batch.model_kwargs(), output_hidden_states=True, use_cache=False)
     return row.input_ids, output.hidden_states
@@ -24,7 +24,7 @@ def test_conventions_match_hidden_states(runner: Maira2Runner, frontal: Image.Im
     study = Study(frontal, indication="Cough.")
     _, hidden_states = _full_hidden_states(runner, study, REPORT)
     row = runner.encode(study, REPORT)
-    batch = runner._batch([row])
+    batch = runner.batch([row])
     layers = runner.model.decoder_layers()
     for point, expected in (("output", hidden_states[16]), ("input", hidden_states[15])):
         block = layers[hooked_block_index(15, point)]

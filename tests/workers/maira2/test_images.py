@@ -96,6 +96,10 @@ def test_rgb_and_rgba_become_grey() -> None:
 def test_type_comes_from_content_not_name() -> None:
     with pytest.raises(ImageError, match="not a PNG, JPEG or DICOM"):
         prepare_image(b"patient notes, not an image\n" * 20, "scan.png")
+    with pytest.raises(ImageError, match="not a PNG, JPEG or DICOM"):
+        prepare_image(b"patient notes, not an image\n" * 20, "scan.dcm")
+    preambleless = _dicom(_ramp(4, 8))[132:]
+    assert prepare_image(preambleless, "old.dcm").size == (8, 4)
     png = _png(Image.new("L", (5, 5), 9))
     assert prepare_image(png, "scan.dcm").size == (5, 5)
 
