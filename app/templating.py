@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 HTMX_CDN = "https://unpkg.com/htmx.org@2.0.11/dist/htmx.min.js"
+PATH_CACHE_SIZE = 50_000
 
 
 def with_query(path: str, query: dict[str, Any] | None = None) -> str:
@@ -30,9 +31,25 @@ def path_for(
     return with_query(str(request.app.url_path_for(name, **params)), query)
 
 
-@pass_context
-def _url(context: Context, name: str, query: dict[str, Any] | None = None, **params: Any) -> str:
-    return path_for(context["request"], name, query, **params)
+def _cached_paths() -> Any:
+    """A `url(name, query, **params)` template global that remembers route paths.
+
+    Routes are fixed once the app is built, and resolving one walks the route table, which adds
+    up on a page with dozens of links; the cache is bounded.
+    """
+    paths: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+    @pass_context
+    def url(context: Context, name: str, query: dict[str, Any] | None = None, **params: Any) -> str:
+        key = (name, tuple(sorted((k, str(v)) for k, v in params.items())))
+        path = paths.get(key)
+        if path is None:
+            if len(paths) >= PATH_CACHE_SIZE:
+                paths.clear()
+            path = paths[key] = str(context["request"].app.url_path_for(name, **params))
+        return with_query(path, query)
+
+    return url
 
 
 def format_number(value: float | int | None, digits: int = 3) -> str:
@@ -64,7 +81,7 @@ def make_templates(static_dir: Path) -> Jinja2Templates:
     env.autoescape = True
     env.trim_blocks = True
     env.lstrip_blocks = True
-    env.globals["url"] = _url
+    env.globals["url"] = _cached_paths()
     env.globals["with_query"] = with_query
     env.globals["htmx_local"] = (static_dir / "htmx.min.js").is_file()
     env.globals["htmx_cdn"] = HTMX_CDN

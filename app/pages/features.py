@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
@@ -92,28 +92,24 @@ def activation_chart(feature: FeatureDetail) -> Chart | None:
     )
 
 
-class Segment(NamedTuple):
-    """A run of inactive tokens (value None) or one active token with its value and highlight."""
-
-    text: str
-    value: str | None = None
-    alpha: str | None = None
+# (text, value, alpha): a run of inactive tokens (value and alpha None) or one active token with
+# its value and highlight strength. Plain tuples: a page builds about a thousand of them.
+Segment = tuple[str, str | None, str | None]
 
 
 def highlight(example: ExampleOut, scale: float) -> list[Segment]:
     """The example as segments: inactive tokens merged, active ones with value / scale (<= 1)."""
+    tokens, values = example.tokens, example.values
     segments: list[Segment] = []
-    plain: list[str] = []
-    for token, value in zip(example.tokens, example.values, strict=True):
-        if value > 0:
-            if plain:
-                segments.append(Segment("".join(plain)))
-                plain = []
-            segments.append(Segment(token, f"{value:.3g}", f"{min(value / scale, 1.0):.2f}"))
-        else:
-            plain.append(token)
-    if plain:
-        segments.append(Segment("".join(plain)))
+    start = 0
+    for position in [i for i, value in enumerate(values) if value > 0]:
+        if position > start:
+            segments.append(("".join(tokens[start:position]), None, None))
+        value = values[position]
+        segments.append((tokens[position], f"{value:.3g}", f"{min(value / scale, 1.0):.2f}"))
+        start = position + 1
+    if start < len(tokens):
+        segments.append(("".join(tokens[start:]), None, None))
     return segments
 
 

@@ -188,7 +188,7 @@ def decode_values(packed: bytes) -> list[float]:
 
 def _explanations(session: Session, feature_id: int, label: str | None) -> list[ExplanationOut]:
     explanations: dict[int, dict[str, Any]] = {}
-    for row in session.execute(_EXPLANATIONS, {"feature_id": feature_id}).mappings():
+    for row in session.execute(_EXPLANATIONS, {"feature_id": feature_id}).mappings().all():
         explanation = explanations.setdefault(
             row["id"],
             {key: row[key] for key in ("id", "text", "source", "source_key", "model_name")}
@@ -217,27 +217,33 @@ def _explanations(session: Session, feature_id: int, label: str | None) -> list[
 
 
 def _examples(session: Session, feature_id: int) -> tuple[list[ExampleOut], list[IntervalOut]]:
+    rows = session.execute(_EXAMPLES, {"feature_id": feature_id}).all()
+    all_values = decode_values(b"".join(row.values for row in rows))
     top: list[ExampleOut] = []
     intervals: dict[tuple[float, float], IntervalOut] = {}
-    for row in session.execute(_EXAMPLES, {"feature_id": feature_id}).mappings():
-        tokens = row["tokens"] or []
-        values = decode_values(row["values"])[: len(tokens)]
+    offset = 0
+    for row in rows:
+        n_values = len(row.values) // 4
+        values = all_values[offset : offset + n_values]
+        offset += n_values
+        tokens = row.tokens or []
+        length = min(len(tokens), n_values)
         example = ExampleOut(
-            document=row["document"],
-            start=row["start"],
-            tokens=tokens[: len(values)],
-            values=values,
-            max_value=round(row["max_value"], VALUE_DECIMALS),
-            max_position=row["max_position"],
-            max_offset=row["max_position"] - row["start"],
+            document=row.document,
+            start=row.start,
+            tokens=tokens[:length],
+            values=values[:length],
+            max_value=round(row.max_value, VALUE_DECIMALS),
+            max_position=row.max_position,
+            max_offset=row.max_position - row.start,
         )
-        if row["kind"] == "top":
+        if row.kind == "top":
             top.append(example)
             continue
-        key = (row["bin_min"], row["bin_max"])
+        key = (row.bin_min, row.bin_max)
         if key not in intervals:
             intervals[key] = IntervalOut(
-                bin_min=row["bin_min"], bin_max=row["bin_max"], share=row["bin_share"], examples=[]
+                bin_min=row.bin_min, bin_max=row.bin_max, share=row.bin_share, examples=[]
             )
         intervals[key].examples.append(example)
     return top, list(intervals.values())
