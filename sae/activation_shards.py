@@ -140,7 +140,8 @@ def iter_activation_batches(
             shard = shard[torch.randperm(shard.shape[0], generator=generator)]
         rows = torch.cat([carry, shard])
         n_full = rows.shape[0] // batch_size * batch_size
-        yield from rows[:n_full].split(batch_size)
+        if n_full:
+            yield from rows[:n_full].split(batch_size)
         carry = rows[n_full:]
     if carry.shape[0] and not drop_last:
         yield carry

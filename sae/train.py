@@ -70,10 +70,10 @@ class TrainConfig:
             raise ValueError(f"need 0 <= warmup_steps ({self.warmup_steps}) < steps ({self.steps})")
         if self.decay_start is not None and not self.warmup_steps < self.decay_start < self.steps:
             raise ValueError("decay_start must lie between warmup_steps and steps")
-        if not 0 <= self.threshold_start_step < self.steps:
+        if not 0 <= self.threshold_start_step < self.steps - 1:
             raise ValueError(
-                f"threshold_start_step ({self.threshold_start_step}) must be below steps "
-                f"({self.steps}), or the saved threshold would never be set"
+                f"threshold_start_step ({self.threshold_start_step}) must be below steps - 1 "
+                f"({self.steps - 1}), or the saved threshold would never be set"
             )
         if not math.isclose(sum(self.group_fractions), 1.0):
             raise ValueError(f"group fractions {self.group_fractions} must sum to 1")

@@ -32,6 +32,9 @@ def test_round_trip_in_order(tmp_path: Path) -> None:
     assert [len(batch) for batch in batches] == [10, 10, 10, 10, 5]
     assert torch.equal(torch.cat(batches), acts)
     assert len(list(iter_activation_batches(tmp_path, 10, drop_last=True))) == 4
+    large = list(iter_activation_batches(tmp_path, batch_size=40))
+    assert [len(batch) for batch in large] == [40, 5]
+    assert torch.equal(torch.cat(large), acts)
 
 
 def test_shuffled_is_a_seeded_permutation(tmp_path: Path) -> None:
