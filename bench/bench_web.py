@@ -2,8 +2,8 @@
 
 Requests go in-process through the ASGI app (httpx ASGITransport); the time counted is the app's
 own, from the request entering it to the last body byte leaving it. The baseline replays, on a
-plain psycopg connection, the indexed queries one feature page needs (SAE lookup, feature row with
-neighbours and prev/next, explanations with scores, examples sliced from their documents).
+plain psycopg connection, the indexed queries one feature page needs (SAE lookup; feature row with
+prev/next, neighbours and explanations with scores; examples sliced from their documents).
 
     maira-sae synthetic --features 32768 --examples 64 --tokens 64 --name bench
     .venv/bin/python bench/bench_web.py --sae bench [--requests 300 --warmup 30]
@@ -82,14 +82,13 @@ def bare_feature_queries(url: str, slug: str, indices: list[int], warmup: int) -
     """Seconds per feature for the feature page's queries on a bare psycopg connection."""
     plain = make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(False)
     find_sae, feature = _sql(sae_service._FIND_SAE), _sql(feature_service._FEATURE)
-    explanations, examples = _sql(feature_service._EXPLANATIONS), _sql(feature_service._EXAMPLES)
+    examples = _sql(feature_service._EXAMPLES)
     seconds = []
     with psycopg.connect(plain, autocommit=True) as connection:
         for position, index in enumerate(indices):
             start = time.perf_counter()
             sae_id = connection.execute(find_sae, {"slug": slug}).fetchone()[0]
             row = connection.execute(feature, {"sae_id": sae_id, "index": index}).fetchone()
-            connection.execute(explanations, {"feature_id": row[0]}).fetchall()
             connection.execute(examples, {"feature_id": row[0]}).fetchall()
             if position >= warmup:
                 seconds.append(time.perf_counter() - start)

@@ -145,6 +145,8 @@ def list_features(session: Session, *, sae: SaeRef, query: FeatureQuery) -> Feat
 
 # ---- one feature ------------------------------------------------------------------------------
 
+# The feature row with everything that fits in one round trip: previous and next stored indices,
+# neighbours with their labels, and explanations with their scores (as JSON).
 _FEATURE = text("""
 SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tokens,
     f.max_activation, f.mean_activation, f.histogram_edges, f.histogram_counts,
@@ -157,17 +159,20 @@ SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tok
             ORDER BY u.position), '[]')
         FROM unnest(f.neighbour_indices, f.neighbour_cosines)
             WITH ORDINALITY AS u(index, cosine, position)
-        LEFT JOIN features g ON g.sae_id = f.sae_id AND g.index = u.index) AS neighbours
+        LEFT JOIN features g ON g.sae_id = f.sae_id AND g.index = u.index) AS neighbours,
+    (SELECT coalesce(json_agg(json_build_object(
+                'id', e.id, 'text', e.text, 'source', e.source, 'source_key', e.source_key,
+                'model_name', e.model_name,
+                'scores', (SELECT coalesce(json_agg(json_build_object(
+                        'kind', s.kind, 'split', s.split, 'accuracy', s.accuracy,
+                        'balanced_accuracy', s.balanced_accuracy, 'precision', s.precision,
+                        'recall', s.recall, 'f1', s.f1, 'n', s.n)
+                    ORDER BY s.kind, s.split), '[]')
+                    FROM scores s WHERE s.explanation_id = e.id))
+            ORDER BY e.id), '[]')
+        FROM explanations e WHERE e.feature_id = f.id) AS explanations
 FROM features f
 WHERE f.sae_id = :sae_id AND f.index = :index
-""")
-
-_EXPLANATIONS = text("""
-SELECT e.id, e.text, e.source, e.source_key, e.model_name,
-    s.kind, s.split, s.accuracy, s.balanced_accuracy, s.precision, s.recall, s.f1, s.n
-FROM explanations e LEFT JOIN scores s ON s.explanation_id = e.id
-WHERE e.feature_id = :feature_id
-ORDER BY e.id, s.kind, s.split
 """)
 
 _EXAMPLES = text("""
@@ -178,42 +183,31 @@ WHERE e.feature_id = :feature_id
 ORDER BY e.kind, e.bin_min DESC, e.rank
 """)
 
-_SCORE_FIELDS = ("kind", "accuracy", "balanced_accuracy", "precision", "recall", "f1", "n")
-
 
 def decode_values(packed: bytes) -> list[float]:
     """Little-endian float32 bytes as Python floats, rounded for compact JSON."""
     return np.frombuffer(packed, dtype="<f4").astype(np.float64).round(VALUE_DECIMALS).tolist()
 
 
-def _explanations(session: Session, feature_id: int, label: str | None) -> list[ExplanationOut]:
-    explanations: dict[int, dict[str, Any]] = {}
-    for row in session.execute(_EXPLANATIONS, {"feature_id": feature_id}).mappings().all():
-        explanation = explanations.setdefault(
-            row["id"],
-            {key: row[key] for key in ("id", "text", "source", "source_key", "model_name")}
-            | {"train": [], "heldout": [], "is_primary": False},
-        )
-        if row["split"] is not None:
-            explanation[row["split"]].append({key: row[key] for key in _SCORE_FIELDS})
-    primary = next((e for e in explanations.values() if e["text"] == label), None)
-    if primary is not None:
-        primary["is_primary"] = True
+def _explanations(rows: list[dict[str, Any]], label: str | None) -> list[ExplanationOut]:
+    """Explanations (JSON from _FEATURE) with scores split by train and held-out; primary first.
 
-    def best_heldout_f1(explanation: dict[str, Any]) -> float:
-        return max((s["f1"] for s in explanation["heldout"] if s["f1"] is not None), default=-1.0)
+    The primary explanation is the one whose text the feature's label mirrors.
+    """
+    explanations = []
+    primary_found = False
+    for row in rows:
+        is_primary = not primary_found and row["text"] == label
+        primary_found = primary_found or is_primary
+        by_split: dict[str, list[ScoreOut]] = {"train": [], "heldout": []}
+        for score in row.pop("scores"):
+            by_split[score.pop("split")].append(ScoreOut(**score))
+        explanations.append(ExplanationOut(**row, is_primary=is_primary, **by_split))
 
-    ordered = sorted(
-        explanations.values(), key=lambda e: (not e["is_primary"], -best_heldout_f1(e))
-    )
-    return [
-        ExplanationOut(
-            **{k: v for k, v in e.items() if k not in ("train", "heldout")},
-            train=[ScoreOut(**s) for s in e["train"]],
-            heldout=[ScoreOut(**s) for s in e["heldout"]],
-        )
-        for e in ordered
-    ]
+    def best_heldout_f1(explanation: ExplanationOut) -> float:
+        return max((s.f1 for s in explanation.heldout if s.f1 is not None), default=-1.0)
+
+    return sorted(explanations, key=lambda e: (not e.is_primary, -best_heldout_f1(e)))
 
 
 def _examples(session: Session, feature_id: int) -> tuple[list[ExampleOut], list[IntervalOut]]:
@@ -279,7 +273,7 @@ def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail |
         },
         dead=row["frequency"] == 0 or row["n_active"] == 0,
         histogram=histogram,
-        explanations=_explanations(session, row["id"], row["label"]),
+        explanations=_explanations(row["explanations"], row["label"]),
         top_examples=top,
         intervals=intervals,
         neighbours=[NeighbourOut(**n) for n in row["neighbours"]],
