@@ -1,0 +1,254 @@
+"""`maira-sae demo`: build the demo dataset once, then serve it with a queue worker beside it.
+
+The dataset (first start, or `--rebuild`): the tiny MAIRA-2 stand-in, a synthetic corpus of 2,000
+reports (or `--reports CSV`), one capture pass that records the report-token activations, a
+Matryoshka BatchTopK SAE trained on them (8 x 64 = 512 features, k = 16), imported as SAE
+'demo', its dashboards computed from the recorded activations (no second forward pass), and
+keyword labels (`workers.precompute.keywords`: data-driven, no LLM, marked as such). Later starts
+find it in the database and go straight to serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from db.engine import make_engine, make_sessionmaker, resolve_database_url
+from db.labels import refresh_primary_labels
+from db.migrate import upgrade
+from db.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DEMO_SAE = "demo"
+N_REPORTS = 2000
+EXPANSION = 8
+K = 16
+TRAIN_BATCH = 1024
+TRAIN_STEPS = 1500
+CAPTURE_BATCH = 32
+
+
+@dataclass
+class DemoBuild:
+    """Where the demo's files go, and how long each step took (seconds)."""
+
+    home: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.home / "demo"
+
+    @property
+    def sae_folder(self) -> Path:
+        return self.home / "saes" / DEMO_SAE
+
+    def timed(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.monotonic() - started, 2)
+        log.info("demo: %s took %.1f s", name, self.timings[name])
+
+
+def demo_present(engine: Engine) -> bool:
+    """True when SAE 'demo' exists and its dashboards were computed."""
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text(
+                    "SELECT 1 FROM precompute_runs r JOIN saes s ON s.id = r.sae_id "
+                    "WHERE s.slug = :slug AND r.status = 'done'"
+                ),
+                {"slug": DEMO_SAE},
+            ).first()
+        )
+
+
+def capture_corpus(build: DemoBuild, reports_csv: Path, limit: int | None) -> tuple[Path, Path]:
+    """One pass of the tiny model over the corpus: (replay folder, activation dataset folder)."""
+    import shutil
+
+    from sae.activation_shards import ActivationShardWriter
+    from workers.corpus import read_reports
+    from workers.maira2.runner import Maira2Runner
+    from workers.precompute.sources import ReplayWriter, RunnerSource
+
+    replay, activations = build.folder / "replay", build.folder / "activations"
+    for folder in (replay, activations):
+        shutil.rmtree(folder, ignore_errors=True)
+    source = RunnerSource(Maira2Runner.load("tiny"), batch_size=CAPTURE_BATCH)
+    recorder = ReplayWriter(replay)
+    reports = iter(read_reports(reports_csv, limit=limit))
+    meta = {"lm_name": "maira-2-tiny", "layer": 15, "reports": str(reports_csv)}
+    with ActivationShardWriter(activations, source.runner.d_model, meta, dtype="float32") as sink:
+        while batch := list(islice(reports, CAPTURE_BATCH * 4)):
+            for report, captured in zip(batch, source.capture(batch), strict=True):
+                recorder.add(report, captured)
+                if captured.activations.shape[0]:
+                    sink.add(captured.activations)
+    recorder.close()
+    return replay, activations
+
+
+def train_demo_sae(build: DemoBuild, activations: Path, steps: int) -> Path:
+    """Train the demo SAE on the recorded activations and save it under home/saes/demo."""
+    from sae import save_sae
+    from sae.activation_shards import iter_activation_batches, read_meta
+    from sae.train import TrainConfig, estimate_norm_factor, library_config, train_sae
+    from workers.training import endless_batches
+
+    meta = read_meta(activations)
+    batch_size = min(TRAIN_BATCH, int(meta["n_tokens"]))
+    config = TrainConfig(
+        dict_size=EXPANSION * int(meta["d_in"]),
+        k=K,
+        steps=steps,
+        warmup_steps=steps // 10,
+        threshold_start_step=steps // 5,
+        dead_feature_threshold=max(batch_size, steps * batch_size // 10),
+        layer=15,
+        lm_name="maira-2-tiny",
+    )
+    norm_factor = estimate_norm_factor(iter_activation_batches(activations, batch_size))
+    result = train_sae(endless_batches(activations, batch_size, 0), config, norm_factor)
+    buffer = {"activations": str(activations), "n_tokens": meta["n_tokens"]}
+    save_sae(result.sae, build.sae_folder, library_config(config, result.sae, norm_factor, buffer))
+    log.info("demo SAE: final FVU %.3f, threshold %.4g", result.metrics.fvu, result.sae.threshold)
+    return build.sae_folder
+
+
+def import_demo_sae(sae_folder: Path) -> None:
+    from workers.importing import import_checkpoint
+
+    arguments = argparse.Namespace(
+        path=sae_folder,
+        name=DEMO_SAE,
+        layer=15,
+        model="tiny",
+        input_scale=1.0,
+        reports=None,
+        replace=True,
+    )
+    log.info("%s", import_checkpoint(arguments))
+
+
+def precompute_and_label(
+    engine: Engine, build: DemoBuild, reports_csv: Path, limit: int | None, replay: Path
+) -> None:
+    from workers.precompute.config import PrecomputeConfig
+    from workers.precompute.keywords import keyword_labels, write_keyword_labels
+    from workers.precompute.pipeline import find_sae, run_precompute
+    from workers.precompute.sources import ReplaySource
+
+    config = PrecomputeConfig(reports=reports_csv.resolve(), limit=limit, batch_size=128)
+    started = time.monotonic()
+    run_precompute(engine, config, DEMO_SAE, build.home, source=ReplaySource(replay))
+    build.timed("precompute", started)
+    started = time.monotonic()
+    sae = find_sae(engine, DEMO_SAE)
+    with engine.connect() as connection:
+        corpus_id = connection.execute(
+            text("SELECT corpus_id FROM precompute_runs WHERE sae_id = :id"), {"id": sae.id}
+        ).scalar_one()
+        labels = keyword_labels(connection, sae.id, corpus_id)
+    with make_sessionmaker(engine)() as session:
+        write_keyword_labels(session.connection(), sae.id, labels)
+        refresh_primary_labels(session, sae.id)
+        session.commit()
+    build.timed("labels", started)
+
+
+def build_demo(
+    engine: Engine,
+    home: Path,
+    reports: Path | None = None,
+    limit: int | None = None,
+    steps: int = TRAIN_STEPS,
+) -> DemoBuild:
+    """Build (or rebuild) the whole demo dataset into the database behind `engine`.
+
+    Torch runs on one thread: the tiny model's operations are too small to gain from more, and
+    on a small shared machine extra threads mostly contend (7-10x slower measured on 2 busy cores).
+    """
+    import torch
+
+    from workers.corpus.synthetic import write_synthetic_reports
+
+    torch.set_num_threads(1)
+    build = DemoBuild(home)
+    started = time.monotonic()
+    reports_csv = reports or write_synthetic_reports(build.folder / "reports.csv", N_REPORTS)
+    build.timed("corpus", started)
+    started = time.monotonic()
+    replay, activations = capture_corpus(build, reports_csv, limit)
+    build.timed("capture", started)
+    started = time.monotonic()
+    sae_folder = train_demo_sae(build, activations, steps)
+    build.timed("train", started)
+    started = time.monotonic()
+    import_demo_sae(sae_folder)
+    build.timed("import", started)
+    precompute_and_label(engine, build, reports_csv, limit, replay)
+    return build
+
+
+def start_worker(url: str) -> subprocess.Popen:
+    """`maira-sae worker` as a child process on the same database."""
+    environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=environment)
+
+
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    """CLI target: prepare the database, build the demo if needed, run a worker, serve."""
+    started = time.monotonic()
+    settings = get_settings()
+    url = resolve_database_url(settings)
+    upgrade(url)
+    os.environ["MAIRA_SAE_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    settings = get_settings()
+    engine = make_engine(url)
+    try:
+        if args.rebuild or not demo_present(engine):
+            build = build_demo(engine, settings.home, args.reports)
+            log.info("demo dataset built: %s", build.timings)
+        else:
+            log.info("demo dataset found; skipping the build")
+    finally:
+        engine.dispose()
+    worker = start_worker(url)
+    log.info(
+        "demo ready %.1f s after start: http://%s:%d",
+        time.monotonic() - started,
+        args.host or settings.host,
+        args.port or settings.port,
+    )
+    try:
+        serve(settings, args.host, args.port)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
