@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.schemas.jobs import JobOut
 from app.schemas.saes import SaeRef
@@ -15,10 +16,17 @@ from app.services.saes import find_sae
 from db.settings import Settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, closed on every path."""
-    with request.app.state.sessionmaker() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, closed on every path.
+
+    Making a session does no I/O, so it happens on the event loop; closing it (rollback, return
+    the connection to the pool) runs in the thread pool.
+    """
+    session = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
 async def get_app_settings(request: Request) -> Settings:

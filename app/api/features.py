@@ -1,10 +1,15 @@
-"""JSON API for features: the filtered list and one feature's full record."""
+"""JSON API for features: the filtered list and one feature's full record.
+
+Hot routes are async and hand the database work to the thread pool in one piece, so the response
+model is checked on the event loop instead of in another thread hop.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from starlette.concurrency import run_in_threadpool
 
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
 from app.schemas.features import FeatureDetail, FeatureListPage, FeatureQuery
@@ -16,17 +21,19 @@ ERRORS = {404: {"description": "Unknown SAE or feature"}}
 
 
 @router.get("", name="api_features", responses=ERRORS)
-def get_features(
+async def get_features(
     sae: SaeDep, session: SessionDep, query: Annotated[FeatureQuery, Query()]
 ) -> FeatureListPage:
     """Features filtered by label text, F1 and frequency ranges; keyset pages via `cursor`."""
-    return list_features(session, sae=sae, query=query)
+    return await run_in_threadpool(list_features, session, sae=sae, query=query)
 
 
 @router.get("/{index}", name="api_feature", responses=ERRORS)
-def get_feature_detail(sae: SaeDep, index: FeatureIndexDep, session: SessionDep) -> FeatureDetail:
+async def get_feature_detail(
+    sae: SaeDep, index: FeatureIndexDep, session: SessionDep
+) -> FeatureDetail:
     """Statistics, histogram, explanations with scores, examples and neighbours of a feature."""
-    feature = get_feature(session, sae=sae, index=index)
+    feature = await run_in_threadpool(get_feature, session, sae=sae, index=index)
     if feature is None:
         raise HTTPException(
             status_code=404, detail=f"Feature {index:,} of SAE {sae.slug!r} has no stored data."

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
@@ -59,17 +60,17 @@ def _list_context(request: Request, sae: SaeRef, session: SessionDep) -> tuple[d
 
 
 @router.get("/saes/{sae}/features", name="features_page")
-def features_page(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
-    context, status = _list_context(request, sae, session)
+async def features_page(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
+    context, status = await run_in_threadpool(_list_context, request, sae, session)
     api_query = {**context["filters"], "cursor": context.get("cursor")}
     json_url = path_for(request, "api_features", api_query, sae=sae.slug)
     return render(request, "features.html", context, json_url=json_url, status_code=status)
 
 
 @router.get("/saes/{sae}/feature-rows", name="feature_rows")
-def feature_rows_fragment(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
+async def feature_rows_fragment(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
     """The results block of the list page alone, for htmx; the browser shows the page's URL."""
-    context, status = _list_context(request, sae, session)
+    context, status = await run_in_threadpool(_list_context, request, sae, session)
     page_query = {**context["filters"], "cursor": context.get("cursor")}
     page_url = path_for(request, "features_page", page_query, sae=sae.slug)
     response = render_block(request, "features.html", "results", context, status_code=status)
@@ -121,10 +122,10 @@ def highlight_scale(feature: FeatureDetail) -> float:
 
 
 @router.get("/saes/{sae}/features/{index}", name="feature_page")
-def feature_page(
+async def feature_page(
     request: Request, sae: SaeDep, index: FeatureIndexDep, session: SessionDep
 ) -> HTMLResponse:
-    feature = get_feature(session, sae=sae, index=index)
+    feature = await run_in_threadpool(get_feature, session, sae=sae, index=index)
     if feature is None:
         raise HTTPException(
             status_code=404, detail=f"Feature {index:,} of SAE {sae.slug} has no stored data."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from app.deps import SessionDep
@@ -15,13 +16,13 @@ router = APIRouter()
 
 
 @router.get("/search", name="search_page")
-def search_page(
+async def search_page(
     request: Request,
     session: SessionDep,
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     q = q.strip()
-    results = search(session, q=q, limit=50) if q else None
+    results = await run_in_threadpool(search, session, q=q, limit=50) if q else None
     if results is not None and results.jump is not None:
         target = path_for(request, "feature_page", sae=results.jump.sae, index=results.jump.index)
         return RedirectResponse(target, status_code=303)
