@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import HTTPException
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from app.services.saes import list_saes
 from app.services.uploads import RequestRejected, get_upload
 from app.templating import path_for, render
 from db.jobs import get_job
+from db.models import Feature, Sae
 
 JOB_PAGE = "jobs/page.html"
 
@@ -75,3 +77,15 @@ def result_page(request: Request, session: Session, job_id: str, kind: str) -> H
         raise HTTPException(status_code=404, detail=f"There is no {kind} job {job_id!r}.")
     json_url = path_for(request, "api_job", job_id=job.id)
     return render(request, JOB_PAGE, {"job": job}, json_url=json_url)
+
+
+def feature_labels(session: Session, sae_slug: str, indices: list[int]) -> dict[int, str | None]:
+    """Labels of the given features of an SAE (features without a row are left out)."""
+    if not sae_slug or not indices:
+        return {}
+    rows = session.execute(
+        select(Feature.index, Feature.label)
+        .join(Sae, Sae.id == Feature.sae_id)
+        .where(Sae.slug == sae_slug, Feature.index.in_(indices))
+    ).all()
+    return {index: label for index, label in rows}

@@ -11,7 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.deps import SessionDep, SettingsDep
-from app.pages.live import form_errors, form_values, result_page, saes_for_form, study_from_job
+from app.pages.live import (
+    feature_labels,
+    form_errors,
+    form_values,
+    result_page,
+    saes_for_form,
+    study_from_job,
+)
 from app.schemas.live import (
     ALPHA_DESCRIPTION,
     DEFAULT_MAX_NEW_TOKENS,
@@ -44,6 +51,11 @@ def _render_form(
         {"index": index, "alpha": alphas[number] if number < len(alphas) else DEFAULT_ALPHA}
         for number, index in enumerate(indices)
     ]
+    known = [int(row["index"]) for row in rows if str(row["index"]).isdigit()]
+    labels = feature_labels(session, str(values.get("sae") or ""), known)
+    for row in rows:
+        row["label"] = labels.get(int(row["index"])) if str(row["index"]).isdigit() else None
+        row["known"] = str(row["index"]).isdigit() and int(row["index"]) in labels
     rows += [{"index": "", "alpha": DEFAULT_ALPHA}] * max(FEATURE_ROWS - len(rows), 1)
     context = {
         "saes": saes_for_form(session),
@@ -62,7 +74,7 @@ def steer_page(
     request: Request,
     session: SessionDep,
     sae: Annotated[str | None, Query(max_length=200)] = None,
-    feature: Annotated[list[int] | None, Query(ge=0)] = None,
+    feature: Annotated[list[int] | None, Query()] = None,
     alpha: Annotated[list[float] | None, Query()] = None,
     from_job: Annotated[str | None, Query(alias="from", max_length=64)] = None,
 ) -> HTMLResponse:
