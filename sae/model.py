@@ -63,7 +63,7 @@ class MatryoshkaSae(nn.Module):
         if self.threshold < 0:
             return pre.relu_()
         # relu(pre) * (relu(pre) > threshold) in one in-place pass, as threshold >= 0.
-        return pre.masked_fill_(pre <= self.threshold, 0.0)
+        return torch.nn.functional.threshold_(pre, self.threshold, 0.0)
 
     def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
         """(N, d_in) residual-stream activations -> (N, d_sae): `encode(x / input_scale)`."""
