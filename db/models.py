@@ -141,8 +141,10 @@ class Feature(Base):
 
     __table_args__ = (
         UniqueConstraint("sae_id", "index"),
-        Index("ix_features_sae_f1", "sae_id", "f1", "index"),
-        Index("ix_features_sae_frequency", "sae_id", "frequency", "index"),
+        Index("ix_features_sae_f1", "sae_id", "f1", "index", postgresql_include=["frequency"]),
+        Index(
+            "ix_features_sae_frequency", "sae_id", "frequency", "index", postgresql_include=["f1"]
+        ),
         Index("ix_features_label_tsv", "label_tsv", postgresql_using="gin"),
     )
 
