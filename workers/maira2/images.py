@@ -157,7 +157,7 @@ def _decode_dicom(data: bytes, max_pixels: int) -> np.ndarray:
         raise ImageError("The DICOM file is damaged and cannot be read.") from None
     if not any(keyword in dataset for keyword in _PIXEL_DATA_KEYWORDS):
         if not has_preamble:
-            raise ImageError("The file is not a PNG, JPEG or DICOM image.")
+            raise UnsupportedImageType("The file is not a PNG, JPEG or DICOM image.")
         raise ImageError("The file is a DICOM without pixel data (no image is stored in it).")
     rows, columns = int(dataset.get("Rows", 0)), int(dataset.get("Columns", 0))
     _check_pixel_count(columns, rows, max_pixels)

@@ -14,7 +14,7 @@ from PIL.PngImagePlugin import PngInfo
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from workers.maira2.images import ImageError, prepare_image
+from workers.maira2.images import ImageError, ImageTooLarge, UnsupportedImageType, prepare_image
 
 PATIENT = "Doe^Jane"
 
@@ -94,9 +94,9 @@ def test_rgb_and_rgba_become_grey() -> None:
 
 
 def test_type_comes_from_content_not_name() -> None:
-    with pytest.raises(ImageError, match="not a PNG, JPEG or DICOM"):
+    with pytest.raises(UnsupportedImageType, match="not a PNG, JPEG or DICOM"):
         prepare_image(b"patient notes, not an image\n" * 20, "scan.png")
-    with pytest.raises(ImageError, match="not a PNG, JPEG or DICOM"):
+    with pytest.raises(UnsupportedImageType, match="not a PNG, JPEG or DICOM"):
         prepare_image(b"patient notes, not an image\n" * 20, "scan.dcm")
     preambleless = _dicom(_ramp(4, 8))[132:]
     assert prepare_image(preambleless, "old.dcm").size == (8, 4)
@@ -132,7 +132,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 def test_too_many_pixels_rejected_before_decoding() -> None:
     with pytest.raises(ImageError, match="damaged"):
         prepare_image(_png_header_only(100, 100), "small.png")
-    with pytest.raises(ImageError, match=r"The image is 100 megapixels; the limit is 50\."):
+    with pytest.raises(ImageTooLarge, match=r"The image is 100 megapixels; the limit is 50\."):
         prepare_image(_png_header_only(10_000, 10_000), "big.png", max_pixels=50_000_000)
     with pytest.raises(ImageError, match="megapixels"):
         prepare_image(_png_header_only(40_000, 40_000), "bomb.png")
@@ -142,7 +142,7 @@ def test_too_many_pixels_rejected_before_decoding() -> None:
 
 
 def test_too_many_bytes_rejected() -> None:
-    with pytest.raises(ImageError, match=r"The file is 0\.\d+ MB; the limit is 0\.000954 MB\."):
+    with pytest.raises(ImageTooLarge, match=r"The file is 0\.\d+ MB; the limit is 0\.000954 MB\."):
         prepare_image(_png(Image.effect_noise((40, 40), 64)), "x.png", max_bytes=1000)
 
 
