@@ -11,8 +11,10 @@ find it in the database and go straight to serving.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,8 +36,9 @@ N_REPORTS = 2000
 EXPANSION = 8
 K = 16
 TRAIN_BATCH = 1024
-TRAIN_STEPS = 1500
+TRAIN_STEPS = 1000
 CAPTURE_BATCH = 32
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -200,10 +203,19 @@ def build_demo(
     return build
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to send SIGTERM when the demo process dies, however it dies
+    (uvicorn re-raises SIGTERM/SIGINT after its shutdown, so a `finally` may never run)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_worker(url: str) -> subprocess.Popen:
     """`maira-sae worker` as a child process on the same database."""
     environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=environment)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"], env=environment, preexec_fn=_die_with_parent
+    )
 
 
 def serve(settings: Settings, host: str | None, port: int | None) -> None:
