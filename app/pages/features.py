@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ SORT_CHOICES = {
     "-frequency": "Frequency, highest first",
     "frequency": "Frequency, lowest first",
 }
+TOP_SHOWN = 20  # top examples on a feature page before "show more" (the JSON twin has them all)
 FORM_FIELDS = ("q", "min_f1", "max_f1", "min_frequency", "max_frequency", "sort")
 
 
@@ -123,20 +124,27 @@ def highlight_scale(feature: FeatureDetail) -> float:
 
 @router.get("/saes/{sae}/features/{index}", name="feature_page")
 async def feature_page(
-    request: Request, sae: SaeDep, index: FeatureIndexDep, session: SessionDep
+    request: Request,
+    sae: SaeDep,
+    index: FeatureIndexDep,
+    session: SessionDep,
+    examples: Literal["top", "all"] = "top",
 ) -> HTMLResponse:
+    """The feature page; the first TOP_SHOWN top examples unless `examples=all`."""
     feature = await run_in_threadpool(get_feature, session, sae=sae, index=index)
     if feature is None:
         raise HTTPException(
             status_code=404, detail=f"Feature {index:,} of SAE {sae.slug} has no stored data."
         )
     scale = highlight_scale(feature)
+    shown = len(feature.top_examples) if examples == "all" else TOP_SHOWN
     context = {
         "sae": sae,
         "feature": feature,
         "activation_chart": activation_chart(feature),
         "scale": scale,
-        "top_examples": [(e, highlight(e, scale)) for e in feature.top_examples],
+        "top_examples": [(e, highlight(e, scale)) for e in feature.top_examples[:shown]],
+        "hidden_top": max(0, len(feature.top_examples) - shown),
         "intervals": [
             (interval, [(e, highlight(e, scale)) for e in interval.examples])
             for interval in feature.intervals

@@ -23,6 +23,7 @@ from db.models import (
 )
 
 SCRIPT_TOKEN = "<script>alert(1)</script>"
+MANY_EXAMPLES_FEATURE, MANY_EXAMPLES = 2, 25
 
 
 def make_model(session: Session, slug: str = "tiny-maira2") -> LanguageModel:
@@ -220,7 +221,8 @@ def seed_explorer_data(session: Session, slug: str = "test-sae", d_sae: int = 40
 
     Feature i < len(LABELS) gets LABELS[i] with held-out F1 HELDOUT_F1[i] (train F1 higher);
     features 30 and 31 are dead; feature 0 (`rich_feature`) has top and interval examples,
-    a second explanation, a histogram and neighbours; feature 1 has a token that is HTML.
+    a second explanation, a histogram and neighbours; feature 1 has a token that is HTML;
+    feature MANY_EXAMPLES_FEATURE has MANY_EXAMPLES top examples.
     """
     sae = make_sae(session, slug, d_sae=d_sae, description="Synthetic SAE for tests")
     corpus = make_corpus(session, f"{slug}-reports")
@@ -277,6 +279,9 @@ def seed_explorer_data(session: Session, slug: str = "test-sae", d_sae: int = 40
             interval=(0.5, 1.5, 0.25),
         )
     make_example(session, features[1], script_document, start=0, values=[0, 0.5, 2.0, 0, 0])
+    for rank in range(MANY_EXAMPLES):
+        window = [0.0, 3.0 - rank / 100, 0.0]
+        make_example(session, features[MANY_EXAMPLES_FEATURE], document, start=rank, values=window)
     session.flush()
     refresh_primary_labels(session, sae.id)
     session.flush()

@@ -86,3 +86,13 @@ def test_search(page: Page, live_server: str) -> None:
     page.get_by_role("link", name="pleural effusion", exact=True).click()
     expect(page).to_have_url(f"{live_server}/saes/test-sae/features/0")
     expect(page.locator(".explanation.primary .explanation-text")).to_have_text("pleural effusion")
+
+
+def test_show_more_top_examples(page: Page, live_server: str, e2e_data) -> None:
+    """Feature 2 has 25 top examples: 20 on the page, the rest one click away (htmx)."""
+    page.goto(f"{live_server}/saes/test-sae/features/2")
+    examples = page.locator("#top-examples .example")
+    expect(examples).to_have_count(20)
+    page.get_by_role("link", name="Show 5 more top activations").click()
+    expect(examples).to_have_count(25)
+    expect(page).to_have_url(f"{live_server}/saes/test-sae/features/2")

@@ -184,3 +184,14 @@ def test_htmx_is_served_locally_when_vendored(client: TestClient, seeded: Seeded
     else:
         assert "unpkg.com/htmx.org@2" in html
     assert client.get("/static/app.css").status_code == 200
+
+
+def test_feature_page_shows_the_first_top_examples(client: TestClient, seeded: SeededData) -> None:
+    html = client.get("/saes/test-sae/features/2").text
+    assert html.count('class="example"') == 20
+    assert "Show 5 more top activations" in html
+    assert 'hx-select="#top-examples"' in html
+    everything = client.get("/saes/test-sae/features/2?examples=all").text
+    assert everything.count('class="example"') == 25
+    assert "more top activations" not in everything
+    assert len(client.get("/api/v1/saes/test-sae/features/2").json()["top_examples"]) == 25
