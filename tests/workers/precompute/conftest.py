@@ -32,7 +32,6 @@ def reports_csv(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_runner(tmp_path_factory: pytest.TempPathFactory) -> Maira2Runner:
-    torch.set_num_threads(1)
     return Maira2Runner.load(ensure_tiny_model(tmp_path_factory.mktemp("precompute") / "tiny"))
 
 

@@ -1,0 +1,59 @@
+"""The demo build on a small corpus: SAE trained, imported, dashboards and keyword labels stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy import text
+
+from db.settings import get_settings
+from workers.demo import DEMO_SAE, build_demo, demo_present
+from workers.precompute.keywords import PROVENANCE, SOURCE_KEY
+
+
+@pytest.fixture
+def demo_settings(monkeypatch: pytest.MonkeyPatch, fresh_engine, tmp_path: Path):
+    url, engine = fresh_engine()
+    monkeypatch.setenv("MAIRA_SAE_DATABASE_URL", url)
+    monkeypatch.setenv("MAIRA_SAE_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    threads = torch.get_num_threads()
+    yield engine, tmp_path
+    torch.set_num_threads(threads)
+    get_settings.cache_clear()
+
+
+def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
+    engine, home = demo_settings
+    assert not demo_present(engine)
+    build = build_demo(engine, home, limit=120, steps=120)
+    assert demo_present(engine)
+    assert set(build.timings) == {"corpus", "capture", "train", "import", "precompute", "labels"}
+    assert (home / "saes" / DEMO_SAE / "ae.pt").is_file()
+    with engine.connect() as connection:
+        sae = connection.execute(
+            text("SELECT d_in, d_sae, k, threshold FROM saes WHERE slug = :slug"),
+            {"slug": DEMO_SAE},
+        ).one()
+        stats = connection.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE n_active > 0), sum(n_active) FROM features"
+            )
+        ).one()
+        documents = connection.execute(text("SELECT count(*) FROM documents")).scalar_one()
+        labels = connection.execute(
+            text(
+                "SELECT e.source, e.provenance, e.text, f.label FROM explanations e "
+                "JOIN features f ON f.id = e.feature_id WHERE e.source_key = :key"
+            ),
+            {"key": SOURCE_KEY},
+        ).all()
+    assert tuple(sae[:3]) == (64, 512, 16) and sae[3] > 0
+    assert stats[0] == 512 and stats[1] > 256
+    assert documents == 120
+    assert labels and all(
+        source == "csv" and provenance == PROVENANCE for source, provenance, *_ in labels
+    )
+    assert all(text_.startswith("keywords: ") and label == text_ for *_, text_, label in labels)
