@@ -19,6 +19,7 @@ from db.engine import make_engine, resolve_database_url
 from db.settings import get_settings
 from sae.activation_shards import ActivationShardWriter
 from workers.corpus import CorpusError
+from workers.maira2.images import ImageError
 from workers.precompute.config import PrecomputeConfig
 from workers.precompute.pipeline import PrecomputeError, find_sae, run_precompute
 
@@ -94,7 +95,7 @@ def command(args: argparse.Namespace) -> int:
         outcome = run_precompute(
             engine, config, args.sae, settings.home, shards=shards, activation_sink=writer
         )
-    except (PrecomputeError, CorpusError, FileExistsError, FileNotFoundError) as error:
+    except (PrecomputeError, CorpusError, ImageError, FileExistsError, FileNotFoundError) as error:
         _say(f"error: {error}", error=True)
         return 2
     finally:

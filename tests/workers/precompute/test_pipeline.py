@@ -235,3 +235,32 @@ def test_interrupted_run_resumes_from_its_checkpoint(
     assert seen[1] == 16, "the resumed run continues after the 8 checkpointed documents"
     assert_same_examples(examples(engine, "resumed"), examples(engine, "reference"), atol=0)
     assert feature_rows(engine, "resumed") == feature_rows(engine, "reference")
+
+
+def test_reports_with_images_are_captured_with_them(
+    database: Engine, source: RunnerSource, reports_csv: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for uid in ("1", "2", "3"):
+        pixels = rng.integers(0, 256, size=(64, 64), dtype=np.uint8)
+        Image.fromarray(pixels).save(images / f"{uid}.png")
+    config = PrecomputeConfig(reports=reports_csv, images=images, limit=3, top_k=4)
+    outcome = run_precompute(database, config, "random", tmp_path, source=source)
+    assert outcome is not None and outcome.n_documents == 3
+    text_only_tokens = sum(
+        len(item.tokens) for item in source.capture(list(read_reports(reports_csv, limit=3)))
+    )
+    assert outcome.n_tokens == text_only_tokens, "the report tokens are the same with images"
+    with database.connect() as connection:
+        corpus = connection.execute(text("SELECT slug, text_only FROM corpora")).one()
+        frontal = (
+            connection.execute(text("SELECT meta->>'frontal' FROM documents ORDER BY id"))
+            .scalars()
+            .all()
+        )
+    assert tuple(corpus) == ("maira-2-tiny-openi-reports-first3-images", False)
+    assert frontal == ["1.png", "2.png", "3.png"]
