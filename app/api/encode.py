@@ -34,5 +34,5 @@ async def post_encode(
     """
     async with as_http_errors():
         encode_request = await live_request(request, session, settings, EncodeRequest)
-        submitted = await run_in_threadpool(submit_encode, session, encode_request)
+        submitted = await run_in_threadpool(submit_encode, session, settings, encode_request)
     return job_accepted(request, response, submitted)

@@ -59,7 +59,7 @@ async def encode_submit(request: Request, session: SessionDep, settings: Setting
     try:
         form = await read_form(request, settings)
         encode_request = await request_from_form(form, session, settings, EncodeRequest)
-        submitted = await run_in_threadpool(submit_encode, session, encode_request)
+        submitted = await run_in_threadpool(submit_encode, session, settings, encode_request)
     except (RequestRejected, ValidationError) as error:
         status_code, messages = form_errors(error)
         values = form_values(form)

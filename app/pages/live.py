@@ -70,6 +70,14 @@ def study_from_job(session: Session, job_id: str | None) -> dict[str, Any]:
     return values
 
 
+def features_from_job(session: Session, job_id: str | None) -> list[dict[str, Any]]:
+    """The features and alphas an earlier steer job used (empty for any other job)."""
+    job = get_job(session, job_id) if job_id else None
+    if job is None or job.kind != "steer":
+        return []
+    return list(job.params.get("features") or [])
+
+
 def result_page(request: Request, session: Session, job_id: str, kind: str) -> HTMLResponse:
     """The job page of an encode or steer job at its own shareable address."""
     job = find_job(session, job_id)

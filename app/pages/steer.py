@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app.deps import SessionDep, SettingsDep
 from app.pages.live import (
     feature_labels,
+    features_from_job,
     form_errors,
     form_values,
     result_page,
@@ -83,6 +84,10 @@ def steer_page(
     if feature:
         values["feature_index"] = [str(index) for index in feature]
         values["feature_alpha"] = [f"{value:g}" for value in alpha or []]
+    else:
+        earlier = features_from_job(session, from_job)
+        values["feature_index"] = [str(f["index"]) for f in earlier]
+        values["feature_alpha"] = [f"{f['alpha']:g}" for f in earlier]
     return _render_form(request, session, values)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.schemas.live import EncodeRequest, SteerRequest, StudyRef
-from app.services.uploads import RequestRejected, get_upload
+from app.services.uploads import RequestRejected, get_upload, purge_expired_uploads
 from db.models import Job, LanguageModel, Sae, Upload
 from db.settings import Settings
 from workers.queue.submit import submit_job
@@ -126,12 +126,14 @@ def baseline_key(
 
 
 def _submit(session: Session, kind: str, params: dict[str, Any], cache_key: str) -> Submitted:
+    """Queue the job unless one holds `cache_key` already."""
     job = submit_job(session, kind, params, cache_key=cache_key)
     return Submitted(job, cached=job.params.get("request_id") != params["request_id"])
 
 
-def submit_encode(session: Session, request: EncodeRequest) -> Submitted:
-    """Queue an encode job (or return the identical request's job)."""
+def submit_encode(session: Session, settings: Settings, request: EncodeRequest) -> Submitted:
+    """Queue an encode job (or return the identical request's job); purges expired uploads."""
+    purge_expired_uploads(session, settings)
     target = find_target(session, request.sae)
     uploads = study_uploads(session, request)
     key = study_key(request, uploads)
@@ -158,7 +160,8 @@ def submit_encode(session: Session, request: EncodeRequest) -> Submitted:
 
 
 def submit_steer(session: Session, settings: Settings, request: SteerRequest) -> Submitted:
-    """Queue a steer job (or return the identical request's job)."""
+    """Queue a steer job (or return the identical request's job); purges expired uploads."""
+    purge_expired_uploads(session, settings)
     target = find_target(session, request.sae)
     too_large = [f.index for f in request.features if f.index >= target.d_sae]
     if too_large:

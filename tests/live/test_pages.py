@@ -52,6 +52,8 @@ def test_steer_form_reuses_an_earlier_jobs_study(
     page = live_client.get(f"/steer?from={job.id}&sae={SAE_SLUG}")
     assert f'name="frontal" value="{upload["id"]}"' in page.text
     assert 'value="Fever &amp; cough &lt;3 days&gt;"' in page.text
+    assert 'name="feature_index" type="number" min="0" value="1"' in page.text
+    assert 'min="-1000" max="1000" value="5"' in page.text
     live_client.delete(upload["url"])
     expired = live_client.get(f"/steer?from={job.id}")
     assert "The earlier Frontal image has expired" in expired.text

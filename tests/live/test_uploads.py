@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
-from tests.live.conftest import LiveSetup
+from tests.live.conftest import SAE_SLUG, LiveSetup
 from tests.live.images import (
     PATIENT_ID,
     PATIENT_NAME,
@@ -182,10 +182,15 @@ def test_delete_removes_the_file_and_the_record(
     assert live_client.delete(f"/api/v1/uploads/{uuid.uuid4()}").status_code == 404
 
 
-def test_expired_uploads_are_purged_on_the_next_upload(
-    live_client: TestClient, live_setup: LiveSetup, live_sessions: sessionmaker[Session]
+@pytest.mark.parametrize("trigger", ["upload", "submit"])
+def test_expired_uploads_are_purged_on_the_next_upload_or_submit(
+    live_client: TestClient,
+    live_setup: LiveSetup,
+    live_sessions: sessionmaker[Session],
+    trigger: str,
 ) -> None:
     old = upload(live_client, xray_png(seed=6)).json()
+    fresh = upload(live_client, xray_png(seed=7)).json()
     path: Path = live_setup.home / "uploads" / f"{old['id']}.png"
     with live_sessions() as session:
         session.execute(
@@ -198,10 +203,15 @@ def test_expired_uploads_are_purged_on_the_next_upload(
         session.commit()
     assert live_client.get(old["url"]).status_code == 404
     assert path.is_file()
-    upload(live_client, xray_png(seed=7))
+    if trigger == "upload":
+        upload(live_client, xray_png(seed=8))
+    else:
+        body = {"frontal": fresh["id"], "sae": SAE_SLUG, "max_new_tokens": 2}
+        assert live_client.post("/api/v1/encode", json=body).status_code in (200, 202)
     assert not path.exists()
     with live_sessions() as session:
         remaining = session.scalar(
             text("SELECT count(*) FROM uploads WHERE id = :id"), {"id": old["id"]}
         )
     assert remaining == 0
+    assert live_client.get(fresh["url"]).status_code == 200
