@@ -4,7 +4,7 @@ Also times SAEDashboard's approach (re-encode every token for each 128-feature b
 feature batches and extrapolates to all of them. Random SAE with its threshold calibrated so the
 mean L0 is about k; random Gaussian inputs; everything on the CPU.
 
-    .venv/bin/python bench/bench_stats_pass.py [--tokens 8192 --batch 1024 --threads 2]
+    .venv/bin/python bench/bench_stats_pass.py [--tokens 12288 --batch 1024 --threads 2]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--d-in", type=int, default=4096)
     parser.add_argument("--d-sae", type=int, default=16384)
     parser.add_argument("--k", type=int, default=256)
-    parser.add_argument("--tokens", type=int, default=8192)
+    parser.add_argument("--tokens", type=int, default=12288)
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--feature-batch", type=int, default=128)
     parser.add_argument("--feature-batches-timed", type=int, default=2)

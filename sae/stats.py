@@ -128,8 +128,9 @@ class FeatureStatistics:
         if positions.numel() == 0:
             return
         values = flat[positions].float()
-        features = positions % self.n_features
-        tokens = token_ids.to(acts.device, torch.int64)[positions // self.n_features]
+        rows = positions // self.n_features
+        features = positions - rows * self.n_features
+        tokens = token_ids.to(acts.device, torch.int64)[rows]
         self.count += torch.bincount(features, minlength=self.n_features)
         self.sum.index_add_(0, features, values.double())
         self.max.scatter_reduce_(0, features, values, reduce="amax")

@@ -43,11 +43,11 @@ class TopKeeper:
 
     def offer(self, features: torch.Tensor, keys: torch.Tensor, payloads: dict[str, torch.Tensor]):
         """Consider entries `features (M,) int64`, `keys (M,) int64`, payloads `(M,)` each."""
-        survive = keys > self.floor()[features]
-        if not bool(survive.any()):
+        survivors = (keys > self.floor()[features]).nonzero().squeeze(1)
+        if survivors.numel() == 0:
             return
-        features, keys = features[survive], keys[survive]
-        payloads = {name: payloads[name][survive] for name in self.payloads}
+        features, keys = features[survivors], keys[survivors]
+        payloads = {name: payloads[name][survivors] for name in self.payloads}
         self._pending.append((features, keys, payloads))
         self._pending_count += features.numel()
         if self._pending_count >= self.pending_limit:
@@ -63,23 +63,21 @@ class TopKeeper:
             name: torch.cat([entry[2][name] for entry in self._pending]) for name in self.payloads
         }
         self._pending, self._pending_count = [], 0
-        touched = torch.bincount(new_features, minlength=self.n_features).nonzero().squeeze(1)
+        pending_counts = torch.bincount(new_features, minlength=self.n_features)
+        touched = pending_counts.nonzero().squeeze(1)
         features = torch.cat([touched.repeat_interleave(self.size), new_features])
         keys = torch.cat([self.keys[touched].flatten(), new_keys])
-        composite = (features << _KEY_BITS) | ((1 << 32) - keys)
-        order = torch.sort(composite, stable=True).indices
-        features, keys = features[order], keys[order]
-        counts = torch.unique_consecutive(features, return_counts=True)[1]
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(features.numel(), device=features.device) - starts.repeat_interleave(
-            counts
-        )
-        keep = rank < self.size
-        rows, slots = features[keep], rank[keep]
-        self.keys[rows, slots] = keys[keep]
+        order = torch.sort((features << _KEY_BITS) | ((1 << 32) - keys), stable=True).indices
+        # Sorted by feature, then key descending; each touched feature owns a run of its old
+        # `size` entries plus its new ones, and keeps the first `size` of that run.
+        run_lengths = pending_counts[touched] + self.size
+        run_starts = torch.cumsum(run_lengths, 0) - run_lengths
+        slots = torch.arange(self.size, device=order.device)
+        kept = order[(run_starts[:, None] + slots[None, :]).flatten()]
+        self.keys[touched] = keys[kept].view(-1, self.size)
         for name, table in self.payloads.items():
             merged = torch.cat([table[touched].flatten(), new_payloads[name]])
-            table[rows, slots] = merged[order][keep]
+            table[touched] = merged[kept].view(-1, self.size)
 
     def absorb(self, other: TopKeeper) -> None:
         """Merge another keeper's rows into this one (exact: the union's top `size` per row)."""
