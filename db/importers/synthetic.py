@@ -8,7 +8,8 @@ documented in `db.importers.synthetic_data`.
 
 Re-running with the same name replaces that SAE's synthetic data in one transaction (the old SAE,
 its corpus, documents, examples and explanations are deleted first); a name that belongs to an SAE
-imported from weights is refused.
+imported from weights is refused. The examples table's foreign keys are suspended for the load and
+validated once at the end (`db.importers.foreign_keys`), which locks the table until the commit.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from db.importers.binary_copy import (
     null,
     pack_rows,
 )
+from db.importers.foreign_keys import restore_foreign_keys, suspend_foreign_keys
 from db.importers.saes import SaeSpec, ensure_model, hookpoint
 from db.importers.synthetic_data import (
     INTERVAL_BUCKETS,
@@ -133,15 +135,30 @@ def build_synthetic(session: Session, options: SyntheticOptions) -> SyntheticRep
         raise ImporterError("--features must be at least 2")
     report = SyntheticReport(features=options.features)
     rng = np.random.default_rng(options.seed)
+    suspended = suspend_foreign_keys(session, "examples")
+    _build(session, options, rng, report)
+    with report.timed("foreign keys"):
+        restore_foreign_keys(session, "examples", suspended)
+    with report.timed("labels"):
+        refresh_primary_labels(session, report.sae_id)
+    with report.timed("analyze"):
+        for table in ("features", "documents", "examples", "explanations", "scores"):
+            session.execute(text(f"ANALYZE {table}"))
+    return report
+
+
+def _build(
+    session: Session, options: SyntheticOptions, rng: np.random.Generator, report: SyntheticReport
+) -> None:
+    """Everything that touches examples, run while their foreign keys are suspended."""
     with report.timed("delete previous"):
         report.replaced = _delete_previous(session, options.name)
     with report.timed("documents"):
         corpus_id, document_ids, document_lengths = _write_documents(session, options, rng, report)
     with report.timed("features"):
-        sae_id, feature_ids, stats = _write_sae_and_features(
+        report.sae_id, feature_ids, stats = _write_sae_and_features(
             session, options, rng, int(document_lengths.sum())
         )
-    report.sae_id = sae_id
     live = np.flatnonzero(stats.live)
     report.live_features = len(live)
     with report.timed("examples"):
@@ -152,12 +169,6 @@ def build_synthetic(session: Session, options: SyntheticOptions) -> SyntheticRep
     with report.timed("explanations"):
         _write_explanations(session, rng, feature_ids[live])
         report.explanations = len(live)
-    with report.timed("labels"):
-        refresh_primary_labels(session, sae_id)
-    with report.timed("analyze"):
-        for table in ("features", "documents", "examples", "explanations", "scores"):
-            session.execute(text(f"ANALYZE {table}"))
-    return report
 
 
 def _delete_previous(session: Session, name: str) -> bool:
@@ -173,10 +184,18 @@ def _delete_previous(session: Session, name: str) -> bool:
             f"SAE {name!r} was imported from weights (model {existing.slug!r}); "
             "choose another --name for synthetic data"
         )
+    # Examples' foreign keys are suspended (no cascades): delete them explicitly first.
     if corpus_id is not None:
         session.execute(text("DELETE FROM examples WHERE corpus_id = :id"), {"id": corpus_id})
         session.execute(delete(Corpus).where(Corpus.id == corpus_id))
     if existing is not None:
+        session.execute(
+            text(
+                "DELETE FROM examples WHERE feature_id IN"
+                " (SELECT id FROM features WHERE sae_id = :sae)"
+            ),
+            {"sae": existing.id},
+        )
         session.execute(delete(Sae).where(Sae.id == existing.id))
     logger.info("deleted the previous synthetic dataset %r", name)
     return True
