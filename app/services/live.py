@@ -90,7 +90,7 @@ def study_uploads(session: Session, study: StudyRef) -> dict[str, Upload]:
 
 def study_params(study: StudyRef) -> dict[str, Any]:
     """The study as job parameters: upload ids and the text fields (None when empty)."""
-    params: dict[str, Any] = {role: None for role in IMAGE_ROLES}
+    params: dict[str, Any] = {}
     for role in IMAGE_ROLES:
         value = getattr(study, role)
         params[role] = None if value is None else str(value)
@@ -126,7 +126,8 @@ def baseline_key(
 
 
 def _submit(session: Session, kind: str, params: dict[str, Any], cache_key: str) -> Submitted:
-    """Queue the job unless one holds `cache_key` already."""
+    """Queue the job unless one holds `cache_key` already; the fresh `request_id` in `params`
+    tells the new job from an earlier one handed back."""
     job = submit_job(session, kind, params, cache_key=cache_key)
     return Submitted(job, cached=job.params.get("request_id") != params["request_id"])
 

@@ -8,6 +8,7 @@ import io
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -155,7 +156,8 @@ def test_an_oversized_body_is_refused_while_streaming(live_setup: LiveSetup) -> 
                 headers={"content-type": f"multipart/form-data; boundary={boundary}"},
             )
 
-    response = asyncio.run(send())
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: Playwright may own this loop
+        response = pool.submit(asyncio.run, send()).result()
     assert response.status_code == 413
     assert "too large" in response.json()["detail"]
     assert 20 < chunks_sent < 30, "the body was not refused as soon as it passed 1.3 MB"
