@@ -50,7 +50,8 @@ class ImportReport:
     rows_read: int = 0
     imported: int = 0
     new_explanations: int = 0
-    scores_written: int = 0
+    changed_explanations: int = 0
+    scores: int = 0
     labels_changed: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
@@ -59,11 +60,12 @@ class ImportReport:
 
     def summary(self) -> list[str]:
         """The lines the command prints."""
-        updated = self.imported - self.new_explanations
+        unchanged = self.imported - self.new_explanations - self.changed_explanations
         lines = [
             f"{self.file_name} -> sae {self.sae_slug!r}: imported {self.imported} of "
-            f"{self.rows_read} rows ({self.new_explanations} new explanations, {updated} updated, "
-            f"{self.scores_written} scores, {self.labels_changed} feature labels changed)",
+            f"{self.rows_read} rows ({self.new_explanations} new explanations, "
+            f"{self.changed_explanations} changed, {unchanged} unchanged; {self.scores} scores; "
+            f"{self.labels_changed} feature labels changed)",
             "columns: " + "; ".join(self.column_roles),
         ]
         if self.unknown_columns:
@@ -231,15 +233,33 @@ def _delimiter(header_line: str) -> str:
     return max((",", "\t", ";"), key=header_line.count)
 
 
+# Rows whose text and provenance are unchanged are filtered out before the insert (forming the
+# tuple would compute its tsvector), so a re-run costs one join; RETURNING lists only inserted
+# or changed rows.
 _UPSERT_EXPLANATIONS = text(
     """
+    WITH input AS (
+        SELECT row.feature_id, row.text, CAST(row.provenance AS jsonb) AS provenance
+        FROM unnest(CAST(:feature_ids AS bigint[]), CAST(:texts AS text[]),
+                    CAST(:provenances AS text[])) AS row(feature_id, text, provenance)
+    )
     INSERT INTO explanations (feature_id, text, source, source_key, provenance)
-    SELECT row.feature_id, row.text, 'csv', :source_key, CAST(row.provenance AS jsonb)
-    FROM unnest(CAST(:feature_ids AS bigint[]), CAST(:texts AS text[]),
-                CAST(:provenances AS text[])) AS row(feature_id, text, provenance)
+    SELECT input.feature_id, input.text, 'csv', :source_key, input.provenance
+    FROM input
+    LEFT JOIN explanations AS existing
+        ON existing.feature_id = input.feature_id AND existing.source_key = :source_key
+    WHERE existing.id IS NULL
+       OR (existing.text, existing.provenance) IS DISTINCT FROM (input.text, input.provenance)
     ON CONFLICT (feature_id, source_key)
     DO UPDATE SET text = EXCLUDED.text, provenance = EXCLUDED.provenance
-    RETURNING id, xmax = 0 AS inserted
+    RETURNING xmax = 0 AS inserted
+    """
+)
+
+_EXPLANATION_IDS = text(
+    """
+    SELECT feature_id, id FROM explanations
+    WHERE source_key = :source_key AND feature_id = ANY(CAST(:feature_ids AS bigint[]))
     """
 )
 
@@ -253,41 +273,43 @@ _UPSERT_SCORES = text(
                 CAST(:balanced_accuracy AS float8[]), CAST(:precision AS float8[]),
                 CAST(:recall AS float8[]), CAST(:f1 AS float8[]), CAST(:n AS int[]))
          AS row(explanation_id, accuracy, balanced_accuracy, precision, recall, f1, n)
-    WHERE num_nonnulls(row.accuracy, row.balanced_accuracy, row.precision, row.recall, row.f1,
-                       row.n) > 0
+    WHERE num_nonnulls(row.accuracy, row.balanced_accuracy, row.precision, row.recall, row.f1) > 0
     ON CONFLICT (explanation_id, kind, split) DO UPDATE SET
         accuracy = EXCLUDED.accuracy, balanced_accuracy = EXCLUDED.balanced_accuracy,
         precision = EXCLUDED.precision, recall = EXCLUDED.recall, f1 = EXCLUDED.f1, n = EXCLUDED.n
+    WHERE (scores.accuracy, scores.balanced_accuracy, scores.precision, scores.recall, scores.f1,
+           scores.n) IS DISTINCT FROM (EXCLUDED.accuracy, EXCLUDED.balanced_accuracy,
+           EXCLUDED.precision, EXCLUDED.recall, EXCLUDED.f1, EXCLUDED.n)
     """
 )
 
 
 def _upsert(session: Session, rows: _Rows, source_key: str, report: ImportReport) -> None:
-    returned = session.execute(
-        _UPSERT_EXPLANATIONS,
-        {
-            "source_key": source_key,
-            "feature_ids": rows.feature_ids,
-            "texts": rows.texts,
-            "provenances": rows.provenances,
-        },
+    keys = {"source_key": source_key, "feature_ids": rows.feature_ids}
+    inserted = session.scalars(
+        _UPSERT_EXPLANATIONS, keys | {"texts": rows.texts, "provenances": rows.provenances}
     ).all()
-    explanation_ids = [explanation_id for explanation_id, _ in returned]
-    report.imported = len(returned)
-    report.new_explanations = sum(1 for _, inserted in returned if inserted)
+    report.imported = len(rows.feature_ids)
+    report.new_explanations = sum(inserted)
+    report.changed_explanations = len(inserted) - report.new_explanations
+    id_by_feature = dict(session.execute(_EXPLANATION_IDS, keys).all())
+    explanation_ids = [id_by_feature[feature_id] for feature_id in rows.feature_ids]
+    empty = [None] * len(explanation_ids)
     for split in SPLITS:
-        columns = {metric: rows.metrics.get((split, metric)) for metric in (*METRICS, "n")}
-        if all(values is None for metric, values in columns.items() if metric != "n"):
+        metrics = {metric: rows.metrics.get((split, metric)) for metric in METRICS}
+        present = [values for values in metrics.values() if values is not None]
+        if not present:
             continue
-        if columns["n"] is None:
-            columns["n"] = rows.counts
-        empty = [None] * len(explanation_ids)
-        result = session.execute(
+        counts = rows.metrics.get((split, "n")) or rows.counts
+        session.execute(
             _UPSERT_SCORES,
-            {"kind": SCORE_KIND, "split": split, "explanation_ids": explanation_ids}
-            | {metric: values or empty for metric, values in columns.items()},
+            {"kind": SCORE_KIND, "split": split, "explanation_ids": explanation_ids, "n": counts}
+            | {metric: values or empty for metric, values in metrics.items()},
         )
-        report.scores_written += result.rowcount
+        report.scores += sum(
+            any(value is not None for value in row_values)
+            for row_values in zip(*present, strict=True)
+        )
 
 
 def command(args: argparse.Namespace) -> int:

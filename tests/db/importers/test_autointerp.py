@@ -59,7 +59,7 @@ def test_prefix_named_metrics_with_extras(session: Session, tmp_path: Path) -> N
     assert (report.rows_read, report.imported, report.new_explanations) == (2, 2, 2)
     assert report.skipped == []
     assert report.unknown_columns == ["quantile_note"]
-    assert report.scores_written == 4
+    assert report.scores == 4
     scores = scores_of(session, sae.id, 0)
     assert (scores["heldout"].f1, scores["heldout"].precision, scores["heldout"].n) == (
         0.45,
@@ -181,10 +181,10 @@ def test_rerun_updates_in_place_without_duplicates(session: Session, tmp_path: P
     )
     second = import_autointerp(session, path, sae.slug)
 
-    assert (first.imported, first.skipped, first.scores_written) == (
+    assert (first.imported, first.skipped, first.scores) == (
         second.imported,
         second.skipped,
-        second.scores_written,
+        second.scores,
     )
     assert (first.new_explanations, second.new_explanations) == (2, 0)
     assert counts == (
