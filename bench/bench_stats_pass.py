@@ -104,7 +104,10 @@ def main() -> None:
         f"(update {1000 * update_s / len(first_update_s):.1f} ms/batch, per batch "
         f"{', '.join(f'{1000 * t:.0f}' for t in first_update_s)} ms; compute {compute_s:.2f} s)"
     )
-    print(f"ratio stats pass / bare matmul = {matmul_s / pass_s:.3f}")
+    print(
+        f"ratio stats pass / bare matmul = {matmul_s / pass_s:.3f} "
+        f"({matmul_s / (pass_s - compute_s):.3f} leaving out the one-off final compute)"
+    )
     print(
         f"per-feature-batch (SAEDashboard-style, {args.feature_batch} features/batch, "
         f"{n_feature_batches} batches; timed {args.feature_batches_timed} on {sample_tokens} "
