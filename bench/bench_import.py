@@ -26,7 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from db.engine import make_engine
 from db.importers.autointerp import import_autointerp
 from db.importers.binary_copy import driver_connection
-from db.importers.synthetic import EXAMPLE_COLUMNS, SyntheticOptions, build_synthetic
+from db.importers.synthetic import (
+    EXAMPLE_COLUMNS,
+    SyntheticOptions,
+    build_synthetic,
+    vacuum_analyze,
+)
 from tests.support.databases import server_url, temporary_database
 
 SLUG = "bench-synthetic"
@@ -36,6 +41,7 @@ def bench_synthetic(session: Session, options: SyntheticOptions) -> float:
     started = time.perf_counter()
     report = build_synthetic(session, options)
     session.commit()
+    vacuum_analyze(session.get_bind())
     seconds = time.perf_counter() - started
     print(report.summary(options.name))
     print(f"synthetic {options.features} x {options.examples} x {options.tokens}: {seconds:.1f} s")

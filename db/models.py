@@ -36,7 +36,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-EXPLANATION_SOURCES = ("csv", "llm", "human")
+EXPLANATION_SOURCES = ("csv", "llm", "human", "heuristic")
 EXAMPLE_KINDS = ("top", "interval")
 SCORE_SPLITS = ("train", "heldout")
 
@@ -210,11 +210,12 @@ class Example(Base):
         CheckConstraint('start >= 0 AND "end" > start', name="span"),
         Index("ix_examples_feature_kind_rank", "feature_id", "kind", "bin_min", "rank"),
         Index("ix_examples_corpus", "corpus_id"),
+        Index("ix_examples_document", "document_id"),
     )
 
 
 class Explanation(Base):
-    """A natural-language label of a feature, from an imported CSV, an LLM or a person."""
+    """A natural-language label of a feature: from a CSV, an LLM, a person or a rule (heuristic)."""
 
     __tablename__ = "explanations"
 
@@ -238,7 +239,7 @@ class Explanation(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("source IN ('csv', 'llm', 'human')", name="source"),
+        CheckConstraint("source IN ('csv', 'llm', 'human', 'heuristic')", name="source"),
         UniqueConstraint("feature_id", "source_key"),
         Index("ix_explanations_text_tsv", "text_tsv", postgresql_using="gin"),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,14 @@ def load_sae(
     if not file.is_file():
         raise SaeCheckpointError(f"{file}: no such checkpoint file")
     try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        raise SaeCheckpointError(f"{file}: not a readable torch checkpoint ({error})") from error
+        # mmap: the tensors are paged in from the file while copied into the module, so a
+        # 32,768 x 4,096 checkpoint does not sit in memory twice.
+        state = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:
+        # The unpickler raises almost anything on a damaged file (IndexError, KeyError, ...).
+        raise SaeCheckpointError(
+            f"{file}: not a readable torch checkpoint ({type(error).__name__}: {error})"
+        ) from error
     sae = sae_from_state_dict(state, input_scale=input_scale, source=str(file))
     config_file = file.parent / CONFIG_NAME
     sae.config = read_config(config_file) if config_file.is_file() else None

@@ -87,7 +87,7 @@ def import_checkpoint(args: argparse.Namespace) -> str:
                 f"SAE {args.name!r} is already imported from these weights "
                 f"(sha256 {digest[:12]}); nothing to do"
             )
-        sae = _load(args.path)
+        sae = load_sae(args.path)
         input_scale, scale_lines = _input_scale(
             args.input_scale, sae, choice, args.layer, args.reports
         )
@@ -123,18 +123,6 @@ def import_checkpoint(args: argparse.Namespace) -> str:
         f"input scale {input_scale:g}, model {choice.slug!r}, sha256 {digest[:12]}"
     )
     return "\n".join([*scale_lines, summary])
-
-
-def _load(path: Path) -> MatryoshkaSae:
-    """load_sae, with any failure of the unpickler reported as a checkpoint error."""
-    try:
-        return load_sae(path)
-    except SaeCheckpointError:
-        raise
-    except Exception as error:
-        raise SaeCheckpointError(
-            f"{checkpoint_path(path)}: not a readable SAE checkpoint ({type(error).__name__})"
-        ) from error
 
 
 def _input_scale(

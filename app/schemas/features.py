@@ -56,7 +56,10 @@ class ExplanationOut(BaseModel):
 
     id: int
     text: str
-    source: str = Field(description="'csv', 'llm' or 'human'.")
+    source: str = Field(
+        description="'csv' (imported autointerp file), 'llm', 'human' or 'heuristic' (a rule, "
+        "e.g. the demo's keyword labels)."
+    )
     source_key: str
     model_name: str | None
     is_primary: bool = Field(description="The label shown for the feature (best held-out F1).")

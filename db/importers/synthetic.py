@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select, text
+from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from db.importers import ImporterError
@@ -82,6 +82,7 @@ SCORE_COLUMNS = (
     "explanation_id", "kind", "split", "accuracy", "balanced_accuracy", "precision", "recall",
     "f1", "n",
 )  # fmt: skip
+LOADED_TABLES = ("features", "documents", "examples", "explanations", "scores")
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,18 @@ def build_synthetic(session: Session, options: SyntheticOptions) -> SyntheticRep
         restore_foreign_keys(session, "examples", suspended)
     with report.timed("labels"):
         refresh_primary_labels(session, report.sae_id)
-    with report.timed("analyze"):
-        for table in ("features", "documents", "examples", "explanations", "scores"):
-            session.execute(text(f"ANALYZE {table}"))
     return report
+
+
+def vacuum_analyze(engine: Engine) -> None:
+    """VACUUM ANALYZE the loaded tables, after the commit.
+
+    Fresh planner statistics, a visibility map for index-only counts and an empty GIN pending
+    list: without this a just-imported 32k-feature SAE searches ~25x slower until autovacuum.
+    """
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in LOADED_TABLES:
+            connection.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 def _build(
@@ -442,6 +451,8 @@ def command(args: argparse.Namespace) -> int:
             report = build_synthetic(session, options)
             with report.timed("commit"):
                 session.commit()
+            with report.timed("vacuum analyze"):
+                vacuum_analyze(session.get_bind())
     except ImporterError as error:
         print(f"error: {error}", file=sys.stderr)  # noqa: T201
         return 2

@@ -4,8 +4,8 @@ No language model is involved. For each feature, the word holding the token of e
 (and the word before it) is weighted by the example's activation; each word's weighted share is
 compared with its share of all words in the corpus, and the three words with the highest
 `share * log(lift)` (seen in at least two examples) form the label. The explanation is stored with
-source 'csv', source_key 'demo:keywords' and provenance `{"method": "top-token keywords"}`, and its
-text says it is a keyword list, so the UI never presents it as an LLM or human label.
+source 'heuristic', source_key 'demo:keywords' and provenance `{"method": "top-token keywords"}`,
+and its text says it is a keyword list, so the UI never presents it as an LLM or human label.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def write_keyword_labels(connection: Connection, sae_id: int, labels: dict[int, 
     connection.execute(
         text(
             "INSERT INTO explanations (feature_id, text, source, source_key, provenance) "
-            "SELECT f.id, l.label, 'csv', :key, CAST(:provenance AS jsonb) FROM features f "
+            "SELECT f.id, l.label, 'heuristic', :key, CAST(:provenance AS jsonb) FROM features f "
             "JOIN unnest(CAST(:indices AS integer[]), CAST(:texts AS text[])) AS l(index, label) "
             "ON l.index = f.index WHERE f.sae_id = :sae_id"
         ),

@@ -54,6 +54,6 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
     assert stats[0] == 512 and stats[1] > 256
     assert documents == 120
     assert labels and all(
-        source == "csv" and provenance == PROVENANCE for source, provenance, *_ in labels
+        source == "heuristic" and provenance == PROVENANCE for source, provenance, *_ in labels
     )
     assert all(text_.startswith("keywords: ") and label == text_ for *_, text_, label in labels)
