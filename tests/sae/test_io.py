@@ -120,6 +120,11 @@ def test_rejects_non_state_dicts_and_non_torch_files(tmp_path: Path) -> None:
     garbage.write_bytes(b"definitely not a zip or pickle")
     with pytest.raises(SaeCheckpointError, match="not a readable torch checkpoint"):
         load_sae(garbage)
+    real = _write(tmp_path, {"W_enc": torch.zeros(4, 8)})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(real.read_bytes()[: real.stat().st_size // 2])
+    with pytest.raises(SaeCheckpointError, match="not a readable torch checkpoint"):
+        load_sae(truncated)
     with pytest.raises(SaeCheckpointError, match="no such checkpoint file"):
         load_sae(tmp_path / "missing")
     assert issubclass(SaeCheckpointError, ValueError)
