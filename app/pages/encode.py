@@ -5,18 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from app.deps import SessionDep, SettingsDep
-from app.pages.live import form_errors, form_values, result_page, saes_for_form, study_from_job
+from app.pages.live import result_page, saes_for_form, study_from_job, submit_form
 from app.schemas.live import DEFAULT_MAX_NEW_TOKENS, MAX_NEW_TOKENS_CAP, EncodeRequest
 from app.services.live import submit_encode
-from app.services.live_forms import request_from_form
-from app.services.uploads import RequestRejected, read_form
-from app.templating import path_for, render
+from app.templating import render
 
 router = APIRouter()
 
@@ -55,22 +51,15 @@ def encode_page(
 @router.post("/encode", name="encode_submit")
 async def encode_submit(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Store the images, queue the job, and go to its page; errors come back on the form."""
-    form = None
-    try:
-        form = await read_form(request, settings)
-        encode_request = await request_from_form(form, session, settings, EncodeRequest)
-        submitted = await run_in_threadpool(submit_encode, session, settings, encode_request)
-    except (RequestRejected, ValidationError) as error:
-        status_code, messages = form_errors(error)
-        values = form_values(form)
-        return await run_in_threadpool(
-            _render_form, request, session, values, messages, status_code
-        )
-    finally:
-        if form is not None:
-            await form.close()
-    target = path_for(request, "encode_result_page", job_id=str(submitted.job.id))
-    return RedirectResponse(target, status_code=303)
+    return await submit_form(
+        request,
+        session,
+        settings,
+        model=EncodeRequest,
+        submit=submit_encode,
+        render_form=_render_form,
+        result_route="encode_result_page",
+    )
 
 
 @router.get("/encode/{job_id}", name="encode_result_page")

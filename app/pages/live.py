@@ -2,26 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import HTTPException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.errors import describe_error
 from app.services.jobs import find_job
-from app.services.live import IMAGE_ROLES, TEXT_FIELDS
+from app.services.live import IMAGE_ROLES, TEXT_FIELDS, Submitted
+from app.services.live_forms import request_from_form
 from app.services.saes import list_saes
-from app.services.uploads import RequestRejected, get_upload
+from app.services.uploads import RequestRejected, get_upload, read_form
 from app.templating import path_for, render
 from db.jobs import get_job
 from db.models import Feature, Sae
+from db.settings import Settings
 
 JOB_PAGE = "jobs/page.html"
+
+
+async def submit_form(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    *,
+    model: type[BaseModel],
+    submit: Callable[[Session, Settings, Any], Submitted],
+    render_form: Callable[..., HTMLResponse],
+    result_route: str,
+) -> Response:
+    """Parse a live form into `model`, queue it with `submit` and go to the job's page; a rejected
+    submission comes back as the form with its errors and the values typed."""
+    form = None
+    try:
+        form = await read_form(request, settings)
+        parsed = await request_from_form(form, session, settings, model)
+        submitted = await run_in_threadpool(submit, session, settings, parsed)
+    except (RequestRejected, ValidationError) as error:
+        status_code, messages = form_errors(error)
+        values = form_values(form)
+        return await run_in_threadpool(render_form, request, session, values, messages, status_code)
+    finally:
+        if form is not None:
+            await form.close()
+    target = path_for(request, result_route, job_id=str(submitted.job.id))
+    return RedirectResponse(target, status_code=303)
 
 
 def form_errors(error: RequestRejected | ValidationError) -> tuple[int, list[str]]:

@@ -5,20 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from app.deps import SessionDep, SettingsDep
 from app.pages.live import (
     feature_labels,
     features_from_job,
-    form_errors,
-    form_values,
     result_page,
     saes_for_form,
     study_from_job,
+    submit_form,
 )
 from app.schemas.live import (
     ALPHA_DESCRIPTION,
@@ -28,9 +25,7 @@ from app.schemas.live import (
     SteerRequest,
 )
 from app.services.live import submit_steer
-from app.services.live_forms import request_from_form
-from app.services.uploads import RequestRejected, read_form
-from app.templating import path_for, render
+from app.templating import render
 
 router = APIRouter()
 
@@ -94,22 +89,15 @@ def steer_page(
 @router.post("/steer", name="steer_submit")
 async def steer_submit(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Store any images, queue the job (or find the identical one), and go to its page."""
-    form = None
-    try:
-        form = await read_form(request, settings)
-        steer_request = await request_from_form(form, session, settings, SteerRequest)
-        submitted = await run_in_threadpool(submit_steer, session, settings, steer_request)
-    except (RequestRejected, ValidationError) as error:
-        status_code, messages = form_errors(error)
-        values = form_values(form)
-        return await run_in_threadpool(
-            _render_form, request, session, values, messages, status_code
-        )
-    finally:
-        if form is not None:
-            await form.close()
-    target = path_for(request, "steer_result_page", job_id=str(submitted.job.id))
-    return RedirectResponse(target, status_code=303)
+    return await submit_form(
+        request,
+        session,
+        settings,
+        model=SteerRequest,
+        submit=submit_steer,
+        render_form=_render_form,
+        result_route="steer_result_page",
+    )
 
 
 @router.get("/steer/{job_id}", name="steer_result_page")
