@@ -7,8 +7,9 @@ from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
-from tests.support.factories import SCRIPT_TOKEN, SeededData
+from tests.support.factories import SCRIPT_TOKEN, SeededData, make_feature, make_sae
 
 
 class _Alternate(HTMLParser):
@@ -55,6 +56,19 @@ def test_sae_overview(client: TestClient, seeded: SeededData) -> None:
     for bin_ in data["f1_histogram"]:
         if bin_["count"]:
             assert f"{bin_['count']:,} features</title>" in html
+
+
+def test_sae_overview_without_scores_says_so_instead_of_empty_charts(
+    client: TestClient, session: Session
+) -> None:
+    sae = make_sae(session, "unscored", d_sae=3)
+    for index in range(3):
+        make_feature(session, sae, index, label=f"keywords: word {index}")
+    html, data = _page_and_twin(client, "/saes/unscored")
+    assert data["n_scored"] == 0
+    assert "<svg" not in html
+    assert "No label of this SAE has a detection score yet" in html
+    assert "maira-sae import-autointerp CSV --sae unscored" in html
 
 
 def test_feature_list(client: TestClient, seeded: SeededData) -> None:
