@@ -1,5 +1,5 @@
-"""Test images as upload bytes: PNGs (8- and 16-bit, truncated, header-only giants) and DICOMs
-with patient data in the header."""
+"""Test images as upload bytes: PNGs (8- and 16-bit, truncated, header-only giants); DICOMs come
+from tests.support.dicom."""
 
 from __future__ import annotations
 
@@ -9,11 +9,6 @@ import zlib
 
 import numpy as np
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-PATIENT_NAME = "Doe^Jane"
-PATIENT_ID = "MRN-424242"
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -57,30 +52,3 @@ def png_header_only(width: int, height: int) -> bytes:
 def truncated_png() -> bytes:
     data = xray_png(seed=3, size=(120, 120))
     return data[: len(data) // 2]
-
-
-def dicom_bytes(pixels: np.ndarray | None) -> bytes:
-    """A DICOM file with PatientName/PatientID set; without pixels when `pixels` is None."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.PatientName = PATIENT_NAME
-    dataset.PatientID = PATIENT_ID
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "DX"
-    if pixels is not None:
-        dataset.Rows, dataset.Columns = pixels.shape
-        dataset.SamplesPerPixel = 1
-        dataset.PhotometricInterpretation = "MONOCHROME2"
-        dataset.BitsAllocated = 16
-        dataset.BitsStored = 12
-        dataset.HighBit = 11
-        dataset.PixelRepresentation = 0
-        dataset.PixelData = pixels.astype(np.uint16).tobytes()
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()

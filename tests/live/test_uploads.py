@@ -22,15 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.main import create_app
 from tests.live.conftest import SAE_SLUG, LiveSetup
 from tests.live.images import (
-    PATIENT_ID,
-    PATIENT_NAME,
-    dicom_bytes,
     png_16bit,
     png_header_only,
     ramp_12bit,
     truncated_png,
     xray_png,
 )
+from tests.support.dicom import PATIENT_ID, PATIENT_NAME, dicom_bytes
 
 
 def upload(client: TestClient, data: bytes, name: str = "study.png") -> object:

@@ -11,54 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from tests.support.dicom import PATIENT_NAME, dicom_bytes
 from workers.maira2.images import ImageError, ImageTooLarge, UnsupportedImageType, prepare_image
-
-PATIENT = "Doe^Jane"
 
 
 def _png(image: Image.Image, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG", **options)
-    return buffer.getvalue()
-
-
-def _dicom(
-    pixels: np.ndarray | None,
-    photometric: str = "MONOCHROME2",
-    slope: float | None = None,
-    intercept: float | None = None,
-    window: tuple[float, float] | None = None,
-    rows_columns: tuple[int, int] | None = None,
-) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.PatientName = PATIENT
-    dataset.PatientID = "MRN-123456"
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "DX"
-    if pixels is not None:
-        dataset.Rows, dataset.Columns = rows_columns or pixels.shape
-        dataset.SamplesPerPixel = 1
-        dataset.PhotometricInterpretation = photometric
-        dataset.BitsAllocated = 16
-        dataset.BitsStored = 12
-        dataset.HighBit = 11
-        dataset.PixelRepresentation = 0
-        dataset.PixelData = pixels.astype(np.uint16).tobytes()
-        if slope is not None:
-            dataset.RescaleSlope, dataset.RescaleIntercept = slope, intercept
-        if window is not None:
-            dataset.WindowCenter, dataset.WindowWidth = window
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
 
 
@@ -98,7 +58,7 @@ def test_type_comes_from_content_not_name() -> None:
         prepare_image(b"patient notes, not an image\n" * 20, "scan.png")
     with pytest.raises(UnsupportedImageType, match="not a PNG, JPEG or DICOM"):
         prepare_image(b"patient notes, not an image\n" * 20, "scan.dcm")
-    preambleless = _dicom(_ramp(4, 8))[132:]
+    preambleless = dicom_bytes(_ramp(4, 8))[132:]
     assert prepare_image(preambleless, "old.dcm").size == (8, 4)
     png = _png(Image.new("L", (5, 5), 9))
     assert prepare_image(png, "scan.dcm").size == (5, 5)
@@ -136,7 +96,7 @@ def test_too_many_pixels_rejected_before_decoding() -> None:
         prepare_image(_png_header_only(10_000, 10_000), "big.png", max_pixels=50_000_000)
     with pytest.raises(ImageError, match="megapixels"):
         prepare_image(_png_header_only(40_000, 40_000), "bomb.png")
-    big_dicom = _dicom(_ramp(4, 4), rows_columns=(20_000, 20_000))
+    big_dicom = dicom_bytes(_ramp(4, 4), rows_columns=(20_000, 20_000))
     with pytest.raises(ImageError, match=r"The image is 400 megapixels; the limit is 50\."):
         prepare_image(big_dicom, "big.dcm")
 
@@ -148,16 +108,16 @@ def test_too_many_bytes_rejected() -> None:
 
 def test_dicom_modality_lut_and_monochrome() -> None:
     pixels = _ramp()
-    plain = np.asarray(prepare_image(_dicom(pixels, slope=2.0, intercept=-1024.0), "a.dcm"))
+    plain = np.asarray(prepare_image(dicom_bytes(pixels, slope=2.0, intercept=-1024.0), "a.dcm"))
     assert plain.min() == 0 and plain.max() == 255
     assert plain[0, 0] == 0 and plain[0, -1] == 255
-    inverted = np.asarray(prepare_image(_dicom(pixels, photometric="MONOCHROME1"), "b.dcm"))
+    inverted = np.asarray(prepare_image(dicom_bytes(pixels, photometric="MONOCHROME1"), "b.dcm"))
     np.testing.assert_array_equal(inverted, 255 - plain)
 
 
 def test_dicom_window_is_applied() -> None:
     pixels = _ramp()
-    windowed = np.asarray(prepare_image(_dicom(pixels, window=(1000.0, 400.0)), "w.dcm"))
+    windowed = np.asarray(prepare_image(dicom_bytes(pixels, window=(1000.0, 400.0)), "w.dcm"))
     row = windowed[0]
     below, above = row[pixels[0] < 790], row[pixels[0] > 1210]
     assert np.all(below == 0) and np.all(above == 255)
@@ -166,16 +126,16 @@ def test_dicom_window_is_applied() -> None:
 
 def test_dicom_without_pixel_data() -> None:
     with pytest.raises(ImageError, match="The file is a DICOM without pixel data") as raised:
-        prepare_image(_dicom(None), "empty.dcm")
+        prepare_image(dicom_bytes(None), "empty.dcm")
     assert "Doe" not in str(raised.value)
 
 
 def test_no_patient_metadata_leaks(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    image = prepare_image(_dicom(_ramp()), f"{PATIENT}.dcm")
+    image = prepare_image(dicom_bytes(_ramp()), f"{PATIENT_NAME}.dcm")
     info = PngInfo()
-    info.add_text("PatientName", PATIENT)
-    png_image = prepare_image(_png(Image.new("L", (6, 6), 3), pnginfo=info), f"{PATIENT}.png")
+    info.add_text("PatientName", PATIENT_NAME)
+    png_image = prepare_image(_png(Image.new("L", (6, 6), 3), pnginfo=info), f"{PATIENT_NAME}.png")
     for result in (image, png_image):
         assert result.info == {}
         assert not result.getexif()
