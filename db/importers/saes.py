@@ -84,6 +84,29 @@ def already_imported(session: Session, slug: str, sha256: str, replace: bool = F
     )
 
 
+def add_sae_row(session: Session, spec: SaeSpec) -> Sae:
+    """Insert the `saes` row described by `spec` (its model row created if missing), flushed."""
+    sae = Sae(
+        slug=spec.slug,
+        model_id=ensure_model(session, spec.model_slug, spec.model_source, spec.d_in),
+        description=spec.description,
+        hookpoint=hookpoint(spec.layer),
+        layer=spec.layer,
+        d_in=spec.d_in,
+        d_sae=spec.d_sae,
+        k=spec.k,
+        threshold=spec.threshold,
+        group_sizes=list(spec.group_sizes),
+        input_scale=spec.input_scale,
+        weights_path=spec.weights_path,
+        weights_sha256=spec.weights_sha256,
+        config=spec.config,
+    )
+    session.add(sae)
+    session.flush()
+    return sae
+
+
 def write_sae(
     session: Session,
     spec: SaeSpec,
@@ -105,25 +128,7 @@ def write_sae(
             raise ImporterError(f"SAE {spec.slug!r} already exists")
         session.execute(delete(Sae).where(Sae.id == existing))
         logger.info("deleted the previous SAE %r", spec.slug)
-    model_id = ensure_model(session, spec.model_slug, spec.model_source, spec.d_in)
-    sae = Sae(
-        slug=spec.slug,
-        model_id=model_id,
-        description=spec.description,
-        hookpoint=hookpoint(spec.layer),
-        layer=spec.layer,
-        d_in=spec.d_in,
-        d_sae=spec.d_sae,
-        k=spec.k,
-        threshold=spec.threshold,
-        group_sizes=list(spec.group_sizes),
-        input_scale=spec.input_scale,
-        weights_path=spec.weights_path,
-        weights_sha256=spec.weights_sha256,
-        config=spec.config,
-    )
-    session.add(sae)
-    session.flush()
+    sae = add_sae_row(session, spec)
     columns = ("sae_id", "index", "group", "neighbour_indices", "neighbour_cosines")
     with binary_copy(session, "features", columns) as copy:
         for start in range(0, spec.d_sae, COPY_BATCH_ROWS):

@@ -37,7 +37,7 @@ from db.importers.binary_copy import (
     pack_rows,
 )
 from db.importers.foreign_keys import restore_foreign_keys, suspend_foreign_keys
-from db.importers.saes import SaeSpec, ensure_model, hookpoint
+from db.importers.saes import SaeSpec, add_sae_row
 from db.importers.synthetic_data import (
     INTERVAL_BUCKETS,
     PER_BUCKET,
@@ -268,31 +268,18 @@ def _write_sae_and_features(
         k=min(K, options.features),
         threshold=0.1,
         group_sizes=sizes,
+        config={
+            "synthetic": {
+                "examples": options.examples,
+                "tokens": options.tokens,
+                "reports": str(options.reports) if options.reports else None,
+                "seed": options.seed,
+            }
+        },
         model_slug=SYNTHETIC_MODEL,
-    )
-    config = {
-        "synthetic": {
-            "examples": options.examples,
-            "tokens": options.tokens,
-            "reports": str(options.reports) if options.reports else None,
-            "seed": options.seed,
-        }
-    }
-    sae = Sae(
-        slug=spec.slug,
-        model_id=ensure_model(session, SYNTHETIC_MODEL, None, options.d_in),
         description=f"Synthetic dataset: {options.features} features, generated for load tests",
-        hookpoint=hookpoint(spec.layer),
-        layer=spec.layer,
-        d_in=spec.d_in,
-        d_sae=spec.d_sae,
-        k=spec.k,
-        threshold=spec.threshold,
-        group_sizes=sizes,
-        config=config,
     )
-    session.add(sae)
-    session.flush()
+    sae = add_sae_row(session, spec)
     n = options.features
     per_feature = options.examples + INTERVAL_BUCKETS * PER_BUCKET
     stats = feature_stats(rng, n, n_tokens, min_active=per_feature, k=spec.k)
