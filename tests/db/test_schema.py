@@ -5,25 +5,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.models import Explanation, Feature, LanguageModel, Sae
-
-
-def make_sae(session: Session, slug: str = "sae-a") -> Sae:
-    model = LanguageModel(slug=f"model-{slug}", name="tiny")
-    sae = Sae(
-        slug=slug,
-        model=model,
-        hookpoint="model.language_model.layers.15",
-        layer=15,
-        d_in=8,
-        d_sae=4,
-        k=2,
-        threshold=0.5,
-        group_sizes=[2, 2],
-    )
-    session.add(sae)
-    session.flush()
-    return sae
+from db.models import Explanation, Feature
+from tests.support.factories import make_sae
 
 
 def test_feature_label_is_full_text_searchable(session: Session) -> None:
