@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -119,12 +119,35 @@ def get_job(session: Session, job_id: uuid.UUID | str) -> Job | None:
     return session.get(Job, parsed, populate_existing=True)
 
 
+_AHEAD_IN_QUEUE = text(
+    """
+    SELECT count(*) FROM jobs j
+    JOIN procrastinate_jobs p ON p.id = j.procrastinate_job_id
+    JOIN procrastinate_jobs mine ON mine.id = :entry
+    WHERE j.status = 'queued' AND p.status = 'todo' AND j.id <> :job
+      AND (p.priority > mine.priority OR (p.priority = mine.priority AND p.id < mine.id))
+    """
+)
+
+
 def queue_position(session: Session, job: Job) -> int | None:
     """How many queued jobs run before this one (0 = next), or None when it is not queued.
 
-    Order is procrastinate's: higher priority first, then first come first served."""
+    Order is procrastinate's over the jobs' queue entries: higher entry priority first, then
+    the older entry (a job put back after its worker was lost goes ahead of its priority). A
+    job without a waiting entry (the reaper is giving it a new one) is placed by its priority
+    and submission time."""
     if job.status != "queued":
         return None
+    if job.procrastinate_job_id is not None:
+        entry_waits = session.scalar(
+            text("SELECT status = 'todo' FROM procrastinate_jobs WHERE id = :entry"),
+            {"entry": job.procrastinate_job_id},
+        )
+        if entry_waits:
+            return session.scalar(
+                _AHEAD_IN_QUEUE, {"entry": job.procrastinate_job_id, "job": job.id}
+            )
     ahead = select(func.count()).where(
         Job.status == "queued",
         or_(

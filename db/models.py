@@ -399,3 +399,22 @@ class Upload(Base):
         Index("ix_uploads_expires_at", "expires_at"),
         Index("ix_uploads_sha256", "sha256"),
     )
+
+
+class Worker(Base):
+    """A running `maira-sae worker` (host:pid). It beats `heartbeat_at` every few seconds and
+    deletes its row when it stops; a row older than `stale_after_s` is a worker that died."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True, doc="host:pid.")
+    concurrency: Mapped[int] = mapped_column(Integer, doc="Jobs it runs at once.")
+    stale_after_s: Mapped[float] = mapped_column(
+        Float, doc="Without a heartbeat for this long, the worker (and its jobs) are lost."
+    )
+    started_at: Mapped[datetime] = _created_at()
+    heartbeat_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (CheckConstraint("stale_after_s > 0", name="stale_after_positive"),)

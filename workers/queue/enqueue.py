@@ -19,6 +19,7 @@ from db.models import Job
 
 JOBS_NAMESPACE = "jobs"
 RUN_JOB_TASK = f"{JOBS_NAMESPACE}:run_job"
+PRIORITY_BOUND = 2**29
 
 
 @cache
@@ -32,9 +33,20 @@ def driver_connection(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
-def defer_run(session: Session, job: Job, delay_s: float = 0.0) -> int:
-    """Queue a run of `job` (after `delay_s`), record the entry on the row; not committed."""
-    options: dict[str, Any] = {"priority": job.priority}
+def entry_priority(priority: int, *, resumed: bool) -> int:
+    """The queue entry's priority for a job of `priority`. procrastinate takes the highest
+    priority first, then the oldest entry; job priority p maps to 2p, or 2p + 1 for a job put
+    back after its worker was lost or stopped, so that job goes ahead of every job of its own
+    priority that has not started yet (where it stood when it first started), never ahead of
+    a higher priority."""
+    bounded = min(max(priority, -PRIORITY_BOUND), PRIORITY_BOUND)
+    return 2 * bounded + (1 if resumed else 0)
+
+
+def defer_run(session: Session, job: Job, delay_s: float = 0.0, *, resumed: bool = False) -> int:
+    """Queue a run of `job` (after `delay_s`; `resumed` for a job put back in the queue, see
+    `entry_priority`), record the entry on the row; not committed."""
+    options: dict[str, Any] = {"priority": entry_priority(job.priority, resumed=resumed)}
     if delay_s > 0:
         options["schedule_in"] = {"seconds": delay_s}
     procrastinate_job_id = (

@@ -2,7 +2,8 @@
 
 Every worker runs `reap` at start and then every `job_heartbeat_s`. A running job whose
 heartbeat is older than `job_stale_after_s` lost its worker (SIGKILL, power loss, network
-partition): it is re-queued while attempts remain, else failed with WORKER_LOST. So a job of a
+partition): it is re-queued while attempts remain, ahead of the jobs of its priority that have not
+started (see workers.queue.enqueue.entry_priority), else failed with WORKER_LOST. So a job of a
 dead worker is back in the queue at most `job_stale_after_s + job_heartbeat_s` after its last
 heartbeat, as long as one other worker is up. Rows are locked with SKIP LOCKED, so any number of
 workers may reap at once.
@@ -73,7 +74,7 @@ def reap(sessions: sessionmaker[Session], stale_after_s: float) -> Reaped:
         for job in job_table.lock_stale_jobs(session, stale_after_s):
             if job.attempts < job.max_attempts:
                 job_table.requeue(session, job, f"re-queued: {WORKER_LOST}")
-                defer_run(session, job)
+                defer_run(session, job, resumed=True)
                 reaped.requeued.append(str(job.id))
             else:
                 job_table.fail(session, job, WORKER_LOST, "worker_lost")
@@ -82,7 +83,8 @@ def reap(sessions: sessionmaker[Session], stale_after_s: float) -> Reaped:
             _ORPHANED_QUEUED_JOBS, {"stale": entry_stale_after(stale_after_s)}
         ).all()
         for job_id in orphans:
-            defer_run(session, session.get_one(Job, job_id))
+            job = session.get_one(Job, job_id)
+            defer_run(session, job, resumed=job.attempts > 0)
             reaped.redeferred.append(str(job_id))
     if reaped.requeued or reaped.failed or reaped.redeferred:
         log.warning(

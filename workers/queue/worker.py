@@ -2,7 +2,8 @@
 
 Many workers on many machines may share one database (procrastinate claims entries with
 SKIP LOCKED). Each runs up to `--concurrency` jobs in threads, loads its model once on first
-use, beats a heartbeat per running job every `job_heartbeat_s` and reaps jobs of dead workers
+use, beats a heartbeat per running job and for itself (the `workers` table) every
+`job_heartbeat_s` and reaps jobs of dead workers
 (see workers.queue.reaper). On SIGTERM/SIGINT it stops taking jobs, lets running ones finish
 for `worker_shutdown_grace_s`, then asks them to stop and re-queues them.
 """
@@ -19,6 +20,7 @@ from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.settings import Settings, get_settings
 from workers.queue.app import app, connector_for
 from workers.queue.handlers import load_handlers
+from workers.queue.liveness import beat_forever, register
 from workers.queue.reaper import entry_stale_after, reap_forever
 from workers.queue.resources import Resources
 from workers.queue.runtime import WorkerRuntime
@@ -50,6 +52,23 @@ async def serve(url: str, settings: Settings, concurrency: int = 1) -> None:
                     ),
                     name="reaper",
                 )
+                await asyncio.to_thread(
+                    register,
+                    runtime.sessions,
+                    name,
+                    concurrency=concurrency,
+                    stale_after_s=settings.job_stale_after_s,
+                )
+                heartbeat = asyncio.create_task(
+                    beat_forever(
+                        runtime.sessions,
+                        name,
+                        concurrency=concurrency,
+                        stale_after_s=settings.job_stale_after_s,
+                        interval_s=settings.job_heartbeat_s,
+                    ),
+                    name="heartbeat",
+                )
                 log.info("worker %s serving jobs (concurrency %d)", name, concurrency)
                 try:
                     await app.run_worker_async(
@@ -64,7 +83,8 @@ async def serve(url: str, settings: Settings, concurrency: int = 1) -> None:
                     )
                 finally:
                     reaper.cancel()
-                    await asyncio.gather(reaper, return_exceptions=True)
+                    heartbeat.cancel()
+                    await asyncio.gather(reaper, heartbeat, return_exceptions=True)
     finally:
         engine.dispose()
     log.info("worker %s stopped", name)

@@ -18,7 +18,7 @@ from db import jobs as job_table
 from db.migrate import alembic_config
 from db.models import Job
 from workers.queue.app import app, libpq_conninfo
-from workers.queue.enqueue import RUN_JOB_TASK
+from workers.queue.enqueue import RUN_JOB_TASK, entry_priority
 from workers.queue.submit import submit_job
 
 MIGRATION = Path(__file__).resolve().parents[3] / "db/migrations/versions"
@@ -68,7 +68,7 @@ def test_submit_writes_the_row_and_its_queue_entry_together(session: Session) ->
         "status": "todo",
         "task_name": RUN_JOB_TASK,
         "args": {"job_id": str(job.id)},
-        "priority": 3,
+        "priority": entry_priority(3, resumed=False),
     }
     assert RUN_JOB_TASK in app.tasks
 
