@@ -14,8 +14,7 @@ from starlette.responses import Response
 from app.schemas.live import JobAccepted
 from app.services.live import Submitted
 from app.services.uploads import RequestRejected
-
-RESULT_PAGES = {"encode": "encode_result_page", "steer": "steer_result_page"}
+from workers.kinds.registry import get_kind
 
 LIVE_ERRORS: dict[int | str, dict[str, object]] = {
     200: {"model": JobAccepted, "description": "An identical earlier request's job, reused."},
@@ -29,7 +28,9 @@ def job_accepted(request: Request, response: Response, submitted: Submitted) -> 
     """202 for a new job, 200 for a reused one; links to the job's page and API record."""
     job = submitted.job
     response.status_code = 200 if submitted.cached else 202
-    page = request.app.url_path_for(RESULT_PAGES[job.kind], job_id=str(job.id))
+    kind = get_kind(job.kind)
+    route = kind.result_page if kind is not None and kind.result_page else "job_page"
+    page = request.app.url_path_for(route, job_id=str(job.id))
     api = request.app.url_path_for("api_job", job_id=str(job.id))
     response.headers["Location"] = str(api)
     return JobAccepted(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
@@ -10,22 +12,29 @@ from app.schemas.jobs import JobOut
 from app.services.jobs import cancel, find_job
 from app.templating import path_for, render, render_block
 from db.jobs import JobAlreadyFinished, JobNotFound
+from workers.kinds.registry import get_kind
 
 router = APIRouter()
 
 PAGE = "jobs/page.html"
 
 
+def job_context(job: JobOut) -> dict[str, Any]:
+    """What the job page and its panel draw: the job and its kind's result template."""
+    kind = get_kind(job.kind)
+    return {"job": job, "result_template": kind.result_template if kind else None}
+
+
 @router.get("/jobs/{job_id}", name="job_page")
 def job_page(request: Request, job: JobDep) -> HTMLResponse:
     json_url = path_for(request, "api_job", job_id=job.id)
-    return render(request, PAGE, {"job": job}, json_url=json_url)
+    return render(request, PAGE, job_context(job), json_url=json_url)
 
 
 @router.get("/jobs/{job_id}/panel", name="job_panel")
 def job_panel(request: Request, job: JobDep) -> HTMLResponse:
     """The panel alone: what the page's htmx polling swaps in."""
-    return render_block(request, PAGE, "panel", {"job": job})
+    return render_block(request, PAGE, "panel", job_context(job))
 
 
 @router.delete("/jobs/{job_id}", name="job_cancel")
@@ -36,4 +45,4 @@ def job_cancel(request: Request, job: JobDep, session: SessionDep) -> HTMLRespon
         updated = cancel(session, job.id)
     except (JobAlreadyFinished, JobNotFound):
         updated = find_job(session, job.id)
-    return render_block(request, PAGE, "panel", {"job": updated or job})
+    return render_block(request, PAGE, "panel", job_context(updated or job))

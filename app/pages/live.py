@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import HTTPException
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -15,15 +14,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.errors import describe_error
+from app.pages.jobs import job_context
 from app.services.jobs import find_job
 from app.services.live import IMAGE_ROLES, TEXT_FIELDS, Submitted
-from app.services.live_forms import request_from_form
+from app.services.live_forms import request_from_form, store_form_images
 from app.services.saes import list_saes
 from app.services.uploads import RequestRejected, get_upload, read_form
 from app.templating import path_for, render
 from db.jobs import get_job
-from db.models import Feature, Sae
 from db.settings import Settings
+from workers.kinds.registry import get_kind
+from workers.kinds.steer import SteerParams
+from workers.kinds.study import StudyJobParams
 
 JOB_PAGE = "jobs/page.html"
 
@@ -38,16 +40,19 @@ async def submit_form(
     render_form: Callable[..., HTMLResponse],
     result_route: str,
 ) -> Response:
-    """Parse a live form into `model`, queue it with `submit` and go to the job's page; a rejected
-    submission comes back as the form with its errors and the values typed."""
+    """Store the form's images, parse it into `model`, queue it with `submit` and go to the job's
+    page; a rejected submission comes back as the form exactly as it was sent, its images kept
+    as stored uploads, with its errors."""
     form = None
+    stored: dict[str, str] = {}
     try:
         form = await read_form(request, settings)
-        parsed = await request_from_form(form, session, settings, model)
+        await store_form_images(form, session, settings, stored)
+        parsed = await request_from_form(form, session, settings, model, stored)
         submitted = await run_in_threadpool(submit, session, settings, parsed)
     except (RequestRejected, ValidationError) as error:
         status_code, messages = form_errors(error)
-        values = form_values(form)
+        values = {**form_values(form), **stored}
         return await run_in_threadpool(render_form, request, session, values, messages, status_code)
     finally:
         if form is not None:
@@ -73,6 +78,7 @@ def form_values(form: FormData | None) -> dict[str, Any]:
         texts = [value for value in form.getlist(key) if isinstance(value, str)]
         if texts:
             values[key] = texts if key.startswith("feature_") else texts[0]
+    values["rerender"] = True
     return values
 
 
@@ -87,45 +93,44 @@ def saes_for_form(session: Session) -> list[dict[str, Any]]:
 def study_from_job(session: Session, job_id: str | None) -> dict[str, Any]:
     """An earlier encode or steer job's study (uploads still stored, and text), to prefill a
     form; `missing_images` lists the image roles whose upload has expired."""
-    job = get_job(session, job_id) if job_id else None
-    if job is None or job.kind not in ("encode", "steer"):
+    params = study_params_of(session, job_id)
+    if params is None:
         return {}
-    study = dict(job.params.get("study") or {})
-    values: dict[str, Any] = {name: study.get(name) or "" for name in TEXT_FIELDS}
+    study = params.study
+    values: dict[str, Any] = {name: getattr(study, name) or "" for name in TEXT_FIELDS}
     values["missing_images"] = []
-    for role in IMAGE_ROLES:
-        upload_id = study.get(role)
-        if upload_id and get_upload(session, upload_id) is not None:
-            values[role] = upload_id
-        elif upload_id:
+    for role, ref in study.uploads().items():
+        if get_upload(session, ref.id) is not None:
+            values[role] = str(ref.id)
+        else:
             values["missing_images"].append(IMAGE_ROLES[role])
     return values
 
 
+def study_params_of(session: Session, job_id: str | None) -> StudyJobParams | None:
+    """The params of an earlier job of a study kind (None for another kind, or old params)."""
+    job = get_job(session, job_id) if job_id else None
+    kind = get_kind(job.kind) if job is not None else None
+    if job is None or kind is None or not issubclass(kind.params, StudyJobParams):
+        return None
+    try:
+        return kind.params.model_validate(job.params)
+    except ValidationError:
+        return None
+
+
 def features_from_job(session: Session, job_id: str | None) -> list[dict[str, Any]]:
     """The features and alphas an earlier steer job used (empty for any other job)."""
-    job = get_job(session, job_id) if job_id else None
-    if job is None or job.kind != "steer":
+    params = study_params_of(session, job_id)
+    if not isinstance(params, SteerParams):
         return []
-    return list(job.params.get("features") or [])
+    return [feature.model_dump() for feature in params.features]
 
 
 def result_page(request: Request, session: Session, job_id: str, kind: str) -> HTMLResponse:
-    """The job page of an encode or steer job at its own shareable address."""
+    """The job page of a job of `kind` at the kind's own shareable address."""
     job = find_job(session, job_id)
     if job is None or job.kind != kind:
         raise HTTPException(status_code=404, detail=f"There is no {kind} job {job_id!r}.")
     json_url = path_for(request, "api_job", job_id=job.id)
-    return render(request, JOB_PAGE, {"job": job}, json_url=json_url)
-
-
-def feature_labels(session: Session, sae_slug: str, indices: list[int]) -> dict[int, str | None]:
-    """Labels of the given features of an SAE (features without a row are left out)."""
-    if not sae_slug or not indices:
-        return {}
-    rows = session.execute(
-        select(Feature.index, Feature.label)
-        .join(Sae, Sae.id == Feature.sae_id)
-        .where(Sae.slug == sae_slug, Feature.index.in_(indices))
-    ).all()
-    return {index: label for index, label in rows}
+    return render(request, JOB_PAGE, job_context(job), json_url=json_url)

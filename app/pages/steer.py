@@ -10,7 +10,6 @@ from starlette.responses import HTMLResponse, Response
 
 from app.deps import SessionDep, SettingsDep
 from app.pages.live import (
-    feature_labels,
     features_from_job,
     result_page,
     saes_for_form,
@@ -24,6 +23,7 @@ from app.schemas.live import (
     MAX_STEERED_FEATURES,
     SteerRequest,
 )
+from app.services.jobs import current_labels
 from app.services.live import submit_steer
 from app.templating import render
 
@@ -48,11 +48,12 @@ def _render_form(
         for number, index in enumerate(indices)
     ]
     known = [int(row["index"]) for row in rows if str(row["index"]).isdigit()]
-    labels = feature_labels(session, str(values.get("sae") or ""), known)
+    labels = current_labels(session, str(values.get("sae") or ""), known)
     for row in rows:
         row["label"] = labels.get(int(row["index"])) if str(row["index"]).isdigit() else None
         row["known"] = str(row["index"]).isdigit() and int(row["index"]) in labels
-    rows += [{"index": "", "alpha": DEFAULT_ALPHA}] * max(FEATURE_ROWS - len(rows), 1)
+    spare = 0 if values.get("rerender") else 1
+    rows += [{"index": "", "alpha": DEFAULT_ALPHA}] * max(FEATURE_ROWS - len(rows), spare)
     context = {
         "saes": saes_for_form(session),
         "values": values,

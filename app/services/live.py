@@ -1,17 +1,15 @@
-"""Submitting encode and steer jobs: resolve the SAE and uploads, build cache keys, queue.
+"""Submitting encode and steer jobs: resolve the SAE and uploads into the kind's typed params,
+then queue them under the cache key the kind derives from those params.
 
-Cache keys hash what decides a result, never upload ids: the pixels' sha256 of each image, the
-prompt fields, the model and SAE (slug and weights hash), the features with their alphas (sorted)
-and the generation parameters. An identical request returns the job that already holds the key
-(queued, running or succeeded). `baseline_key` leaves out the SAE and features: a steer job
-reuses the unsteered report of any earlier encode or steer job with the same key.
+Params hold what decides a result: the pixels' sha256 of each image (upload ids ride along but
+are not keyed), the prompt fields, the model and SAE (slug and weights hash), the features with
+their alphas (sorted) and the generation parameters. An identical request returns the job that
+already holds the key (queued, running or succeeded). A steer job reuses the unsteered report of
+any earlier encode or steer job with the same `baseline_key` (see workers.kinds.study).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +18,19 @@ from sqlalchemy.orm import Session
 
 from app.schemas.live import EncodeRequest, SteerRequest, StudyRef
 from app.services.uploads import RequestRejected, get_upload, purge_expired_uploads
-from db.models import Job, LanguageModel, Sae, Upload
+from db.models import Job, LanguageModel, Sae
 from db.settings import Settings
-from workers.queue.submit import submit_job
+from workers.kinds.contract import JobKind, JobParams
+from workers.kinds.encode import ENCODE, EncodeParams
+from workers.kinds.steer import STEER, SteeredFeature, SteerParams
+from workers.kinds.study import TEXT_FIELDS, StudyParams, UploadRef
+from workers.queue.submit import queue_job
 
-KEY_VERSION = 1
 IMAGE_ROLES = {
     "frontal": "Frontal image",
     "lateral": "Lateral image",
     "prior_frontal": "Prior frontal image",
 }
-TEXT_FIELDS = ("indication", "technique", "comparison", "prior_report")
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,6 @@ class Submitted:
     cached: bool
 
 
-def digest(payload: dict[str, Any]) -> str:
-    """Hex sha256 of canonical JSON."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def find_target(session: Session, slug: str) -> SaeTarget:
     """The SAE named `slug`; RequestRejected(422) when there is none."""
     row = session.execute(
@@ -71,10 +65,10 @@ def find_target(session: Session, slug: str) -> SaeTarget:
     return SaeTarget(slug=row[0], d_sae=row[1], weights_sha256=row[2], model_slug=row[4])
 
 
-def study_uploads(session: Session, study: StudyRef) -> dict[str, Upload]:
-    """The stored upload of each image role the study names; RequestRejected(422) for one that
-    expired or was deleted."""
-    uploads = {}
+def study_params(session: Session, study: StudyRef) -> StudyParams:
+    """The study as job parameters: each image's upload id and pixel hash, and the text fields
+    (None when empty); RequestRejected(422) for an upload that expired or was deleted."""
+    images: dict[str, UploadRef] = {}
     for role, what in IMAGE_ROLES.items():
         upload_id = getattr(study, role)
         if upload_id is None:
@@ -84,80 +78,32 @@ def study_uploads(session: Session, study: StudyRef) -> dict[str, Upload]:
             raise RequestRejected(
                 422, f"{what}: the upload has expired or was deleted; please upload it again."
             )
-        uploads[role] = upload
-    return uploads
+        images[role] = UploadRef(id=upload.id, sha256=upload.sha256)
+    texts = {name: getattr(study, name) or None for name in TEXT_FIELDS}
+    return StudyParams(**images, **texts)
 
 
-def study_params(study: StudyRef) -> dict[str, Any]:
-    """The study as job parameters: upload ids and the text fields (None when empty)."""
-    params: dict[str, Any] = {}
-    for role in IMAGE_ROLES:
-        value = getattr(study, role)
-        params[role] = None if value is None else str(value)
-    for name in TEXT_FIELDS:
-        params[name] = getattr(study, name) or None
-    return params
-
-
-def study_key(study: StudyRef, uploads: dict[str, Upload]) -> dict[str, Any]:
-    """The study as it matters to the model: image hashes and text fields."""
-    key: dict[str, Any] = {
-        role: uploads[role].sha256 if role in uploads else None for role in IMAGE_ROLES
-    }
-    for name in TEXT_FIELDS:
-        key[name] = getattr(study, name) or None
-    return key
-
-
-def baseline_key(
-    model_slug: str, study: dict[str, Any], max_new_tokens: int, seed: int, greedy: bool
-) -> str:
-    """Keys the unsteered report: model, study and generation parameters."""
-    return digest(
-        {
-            "v": KEY_VERSION,
-            "model": model_slug,
-            "study": study,
-            "max_new_tokens": max_new_tokens,
-            "seed": seed,
-            "greedy": greedy,
-        }
+def submit_kind(session: Session, kind: JobKind[Any, Any], params: JobParams) -> Submitted:
+    """Queue a job of `kind` unless one holds the key its params derive; commits."""
+    job, created = queue_job(
+        session, kind.name, params.model_dump(mode="json"), cache_key=kind.cache_key(params)
     )
-
-
-def _submit(session: Session, kind: str, params: dict[str, Any], cache_key: str) -> Submitted:
-    """Queue the job unless one holds `cache_key` already; the fresh `request_id` in `params`
-    tells the new job from an earlier one handed back."""
-    job = submit_job(session, kind, params, cache_key=cache_key)
-    return Submitted(job, cached=job.params.get("request_id") != params["request_id"])
+    return Submitted(job, cached=not created)
 
 
 def submit_encode(session: Session, settings: Settings, request: EncodeRequest) -> Submitted:
     """Queue an encode job (or return the identical request's job); purges expired uploads."""
     purge_expired_uploads(session, settings)
     target = find_target(session, request.sae)
-    uploads = study_uploads(session, request)
-    key = study_key(request, uploads)
-    params = {
-        "request_id": uuid.uuid4().hex,
-        "study": study_params(request),
-        "sae": target.slug,
-        "max_new_tokens": request.max_new_tokens,
-        "top_features": request.top_features,
-        "baseline_key": baseline_key(target.model_slug, key, request.max_new_tokens, 0, True),
-    }
-    cache_key = digest(
-        {
-            "v": KEY_VERSION,
-            "kind": "encode",
-            "sae": [target.slug, target.weights_sha256],
-            "model": target.model_slug,
-            "study": key,
-            "max_new_tokens": request.max_new_tokens,
-            "top_features": request.top_features,
-        }
+    params = EncodeParams(
+        model=target.model_slug,
+        sae=target.slug,
+        sae_weights_sha256=target.weights_sha256,
+        study=study_params(session, request),
+        max_new_tokens=request.max_new_tokens,
+        top_features=request.top_features,
     )
-    return _submit(session, "encode", params, cache_key)
+    return submit_kind(session, ENCODE, params)
 
 
 def submit_steer(session: Session, settings: Settings, request: SteerRequest) -> Submitted:
@@ -174,33 +120,18 @@ def submit_steer(session: Session, settings: Settings, request: SteerRequest) ->
     indices = [f.index for f in request.features]
     if len(set(indices)) != len(indices):
         raise RequestRejected(422, "Each feature may be listed only once.")
-    uploads = study_uploads(session, request)
-    key = study_key(request, uploads)
-    features = sorted(([f.index, f.alpha] for f in request.features), key=lambda pair: pair[0])
-    generation = {
-        "max_new_tokens": request.max_new_tokens,
-        "seed": request.seed,
-        "greedy": request.greedy,
-    }
-    params = {
-        "request_id": uuid.uuid4().hex,
-        "study": study_params(request),
-        "sae": target.slug,
-        "features": [{"index": index, "alpha": alpha} for index, alpha in features],
-        "steering_scale": settings.steering_scale,
-        **generation,
-        "baseline_key": baseline_key(target.model_slug, key, **generation),
-    }
-    cache_key = digest(
-        {
-            "v": KEY_VERSION,
-            "kind": "steer",
-            "sae": [target.slug, target.weights_sha256],
-            "model": target.model_slug,
-            "study": key,
-            "features": features,
-            "steering_scale": settings.steering_scale,
-            **generation,
-        }
+    params = SteerParams(
+        model=target.model_slug,
+        sae=target.slug,
+        sae_weights_sha256=target.weights_sha256,
+        study=study_params(session, request),
+        features=[
+            SteeredFeature(index=f.index, alpha=f.alpha)
+            for f in sorted(request.features, key=lambda f: f.index)
+        ],
+        steering_scale=settings.steering_scale,
+        max_new_tokens=request.max_new_tokens,
+        seed=request.seed,
+        greedy=request.greedy,
     )
-    return _submit(session, "steer", params, cache_key)
+    return submit_kind(session, STEER, params)

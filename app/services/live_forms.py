@@ -1,9 +1,11 @@
 """Multipart and JSON bodies of the live endpoints -> validated requests, images stored.
 
 One path for the API and the HTML forms: image fields (`frontal`, `lateral`, `prior_frontal`)
-hold either a file or the id of an earlier upload; text fields are validated first, so a request
-with a wrong field stores nothing. Features come as JSON text in `features`, or as the HTML form's
-repeated `feature_index` / `feature_alpha` pairs.
+hold a file or the id of an earlier upload (a file wins when both are sent). For the API, text
+fields are validated first, so a request with a wrong field stores nothing; the HTML forms store
+the images first (`store_form_images`), so a form sent back with an error keeps them. Features
+come as JSON text in `features`, or as the HTML form's repeated `feature_index` / `feature_alpha`
+pairs.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ PLACEHOLDER_UPLOAD_ID = "00000000-0000-0000-0000-000000000000"
 def _text_fields(form: FormData, model: type[BaseModel]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in model.model_fields:
-        value = form.get(name)
-        if isinstance(value, str) and value.strip() != "":
-            values[name] = value
+        texts = [value for value in form.getlist(name) if isinstance(value, str)]
+        if texts and texts[0].strip() != "":
+            values[name] = texts[0]
     if "features" in model.model_fields:
         values.update(_features(form))
     return values
@@ -65,36 +67,49 @@ def _features(form: FormData) -> dict[str, Any]:
 def _files(form: FormData) -> dict[str, UploadFile]:
     files = {}
     for role in IMAGE_ROLES:
-        value = form.get(role)
-        if isinstance(value, UploadFile) and (value.filename or value.size):
-            files[role] = value
+        for value in form.getlist(role):
+            if isinstance(value, UploadFile) and (value.filename or value.size):
+                files[role] = value
+                break
     return files
+
+
+def _store_one(session: Session, settings: Settings, role: str, file: UploadFile) -> str:
+    what = IMAGE_ROLES[role]
+    image = prepare_upload(read_upload(file, settings, what), file.filename or "", settings, what)
+    return str(store_upload(session, settings, image).id)
+
+
+async def store_form_images(
+    form: FormData, session: Session, settings: Settings, into: dict[str, str]
+) -> None:
+    """Store each image file of the form, adding its upload id to `into` by role as it goes (so
+    the images stored before a rejected one are kept); raises RequestRejected."""
+    for role, file in _files(form).items():
+        into[role] = await run_in_threadpool(_store_one, session, settings, role, file)
 
 
 def _store_files(
     session: Session, settings: Settings, files: dict[str, UploadFile]
 ) -> dict[str, str]:
-    prepared = {
-        role: prepare_upload(
-            read_upload(file, settings, IMAGE_ROLES[role]),
-            file.filename or "",
-            settings,
-            IMAGE_ROLES[role],
-        )
-        for role, file in files.items()
-    }
-    return {
-        role: str(store_upload(session, settings, image).id) for role, image in prepared.items()
-    }
+    return {role: _store_one(session, settings, role, file) for role, file in files.items()}
 
 
 async def request_from_form(
-    form: FormData, session: Session, settings: Settings, model: type[RequestModel]
+    form: FormData,
+    session: Session,
+    settings: Settings,
+    model: type[RequestModel],
+    stored: dict[str, str] | None = None,
 ) -> RequestModel:
     """A parsed form as `model`, its image files stored; raises RequestRejected or pydantic's
-    ValidationError (and then stores nothing)."""
+    ValidationError (and then stores nothing). With `stored` (the upload ids
+    `store_form_images` gave its files) nothing more is stored."""
     values = _text_fields(form, model)
     files = _files(form)
+    if stored is not None:
+        values.update(stored)
+        files = {}
     if "frontal" not in values and "frontal" not in files:
         raise RequestRejected(
             422, "Frontal image: please choose a frontal chest X-ray (PNG, JPEG or DICOM)."

@@ -62,17 +62,19 @@ def test_encode_job_lists_features_per_token_and_consistent_totals(
     assert accepted["api_url"] == f"/api/v1/jobs/{accepted['id']}"
     job = wait_job(accepted["id"])
     assert job.status == "succeeded", (job.error, live_worker.log())
-    result = live_client.get(accepted["api_url"]).json()["result"]
+    body = live_client.get(accepted["api_url"]).json()
+    result = body["result"]
     tokens = result["tokens"]
     assert tokens and "".join(token["text"] for token in tokens).strip() == result["report"]
+    assert all(token["text"] for token in tokens) and result["max_new_tokens"] == MAX_NEW_TOKENS
     assert any(token["features"] for token in tokens)
     per_feature: dict[int, list[float]] = {}
     for token in tokens:
         values = [feature["value"] for feature in token["features"]]
         assert values == sorted(values, reverse=True) and all(value > 0 for value in values)
         for feature in token["features"]:
-            assert 0 <= feature["index"] < D_SAE
-            assert feature["label"] == (
+            assert 0 <= feature["index"] < D_SAE and "label" not in feature
+            assert body["feature_labels"].get(str(feature["index"])) == (
                 f"tiny feature {feature['index']}" if feature["index"] < LABELLED else None
             )
             per_feature.setdefault(feature["index"], []).append(feature["value"])
@@ -105,7 +107,9 @@ def test_steering_with_alpha_zero_reproduces_the_baseline(
     assert job.result["baseline_cached"] is False
     assert job.result["baseline"] == job.result["steered"] and job.result["identical"]
     assert {segment["op"] for segment in job.result["diff"]} <= {"equal"}
-    assert job.result["features"] == [{"index": 3, "alpha": 0.0, "label": "tiny feature 3"}]
+    assert job.result["features"] == [{"index": 3, "alpha": 0.0}]
+    shown = live_client.get(accepted["api_url"]).json()
+    assert shown["kind"] == "steer" and shown["feature_labels"] == {"3": "tiny feature 3"}
 
 
 def test_identical_request_reuses_the_job_and_new_features_reuse_the_baseline(

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from workers.kinds.contract import JobKind, JobParams, JobResult
+from workers.kinds.registry import register
 from workers.queue.context import JobContext, JobFailed
 from workers.queue.handlers import handler
 
@@ -51,3 +53,36 @@ def db_blip(ctx: JobContext) -> dict[str, Any]:
             session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
         value = session.scalar(text("SELECT 42"))
     return {"attempt": ctx.attempt, "value": value}
+
+
+class EchoParams(JobParams):
+    """Text to echo; `break_result` makes the handler return a result missing a field."""
+
+    text: str
+    break_result: bool = False
+
+
+class EchoResult(JobResult):
+    """The text and its length."""
+
+    text: str
+    length: int
+
+
+register(
+    JobKind(
+        name="test.echo",
+        version=1,
+        params=EchoParams,
+        result=EchoResult,
+        handler="tests.support.queue_handlers:echo",
+        result_template="jobs/result_default.html",
+    )
+)
+
+
+def echo(ctx: JobContext, params: EchoParams) -> EchoResult | dict[str, Any]:
+    """A typed kind's handler: returns its Result, or (when asked) something that does not fit."""
+    if params.break_result:
+        return {"text": params.text}
+    return EchoResult(text=params.text, length=len(params.text))

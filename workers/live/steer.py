@@ -12,50 +12,44 @@ generation parameters, only the steered row is generated.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import torch
 
 from workers.findings.compare import compare_findings, summarize
 from workers.findings.diff import word_diff
+from workers.kinds.steer import (
+    DiffSegment,
+    FindingChangeOut,
+    FindingSummary,
+    SteerParams,
+    SteerResult,
+)
 from workers.live.baselines import cached_baseline
-from workers.live.features import feature_labels
 from workers.live.models import load_runner, load_sae
 from workers.live.studies import load_sae_row, load_study
 from workers.queue.context import JobContext
-from workers.queue.handlers import handler
 
 log = logging.getLogger(__name__)
 
 
-@handler("steer")
-def steer(ctx: JobContext) -> dict[str, Any]:
-    """params: study, sae, features [{index, alpha}], steering_scale, max_new_tokens, seed,
-    greedy, baseline_key.
-
-    result: baseline, steered, baseline_cached, features [{index, alpha, label}], diff
-    [{op, old, new}], findings [{observation, kind, baseline, steered, description, ...}],
-    summary {appeared, disappeared, certainty_changed, unchanged}.
-    """
-    params = ctx.params
+def steer(ctx: JobContext, params: SteerParams) -> SteerResult:
+    """Write the baseline (or reuse it) and the steered report, then compare them."""
     settings = ctx.runtime.settings
-    features = [(int(f["index"]), float(f["alpha"])) for f in params["features"]]
     with ctx.session() as session:
-        row = load_sae_row(session, params["sae"])
-        study = load_study(session, settings, params["study"])
-        baseline = cached_baseline(session, params.get("baseline_key"))
-        labels = feature_labels(session, row.id, [index for index, _ in features])
+        row = load_sae_row(session, params.sae)
+        study = load_study(session, settings, params.study)
+        baseline = cached_baseline(session, params.baseline_key)
     ctx.report_progress(0.05, "Loading the model")
     runner = load_runner(ctx)
     sae = load_sae(ctx, row, runner.d_model)
     ctx.raise_if_cancelled()
-    directions = sae.W_dec.detach()[torch.tensor([index for index, _ in features])]
-    scale = float(params.get("steering_scale", settings.steering_scale)) / runner.steering_scale
-    alphas = [alpha * scale for _, alpha in features]
+    directions = sae.W_dec.detach()[torch.tensor([f.index for f in params.features])]
+    scale = params.steering_scale / runner.steering_scale
+    alphas = [f.alpha * scale for f in params.features]
     generation = {
-        "max_new_tokens": int(params["max_new_tokens"]),
-        "seed": int(params.get("seed", 0)),
-        "do_sample": not params.get("greedy", True),
+        "max_new_tokens": params.max_new_tokens,
+        "seed": params.seed,
+        "do_sample": not params.greedy,
     }
     if baseline is None:
         ctx.report_progress(0.1, "Writing the baseline and steered reports")
@@ -69,21 +63,18 @@ def steer(ctx: JobContext) -> dict[str, Any]:
     ctx.raise_if_cancelled()
     ctx.report_progress(0.9, "Comparing the reports")
     changes = compare_findings(baseline, steered)
-    log.info("steered %s with %d features", row.slug, len(features))
-    return {
-        "sae": row.slug,
-        "baseline": baseline,
-        "steered": steered,
-        "baseline_cached": baseline_cached,
-        "identical": baseline == steered,
-        "features": [
-            {"index": index, "alpha": alpha, "label": labels.get(index)}
-            for index, alpha in features
-        ],
-        "diff": [
-            {"op": segment.op, "old": segment.old, "new": segment.new}
+    log.info("steered %s with %d features", row.slug, len(params.features))
+    return SteerResult(
+        sae=row.slug,
+        baseline=baseline,
+        steered=steered,
+        baseline_cached=baseline_cached,
+        identical=baseline == steered,
+        features=list(params.features),
+        diff=[
+            DiffSegment(op=segment.op, old=segment.old, new=segment.new)
             for segment in word_diff(baseline, steered)
         ],
-        "findings": [change.as_dict() for change in changes],
-        "summary": summarize(changes),
-    }
+        findings=[FindingChangeOut.model_validate(change.as_dict()) for change in changes],
+        summary=FindingSummary.model_validate(summarize(changes)),
+    )

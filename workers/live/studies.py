@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 from sqlalchemy import func, select
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Sae, Upload
 from db.settings import Settings
+from workers.kinds.study import TEXT_FIELDS, StudyParams
 from workers.maira2.prompt import Study
 from workers.queue.context import JobFailed
 
@@ -20,12 +20,13 @@ IMAGE_ROLES = {
     "lateral": "lateral image",
     "prior_frontal": "prior frontal image",
 }
-TEXT_FIELDS = ("indication", "technique", "comparison", "prior_report")
 
 
-def _open_upload(session: Session, settings: Settings, upload_id: str, what: str) -> Image.Image:
+def _open_upload(
+    session: Session, settings: Settings, upload_id: uuid.UUID, what: str
+) -> Image.Image:
     upload = session.scalars(
-        select(Upload).where(Upload.id == uuid.UUID(upload_id), Upload.expires_at > func.now())
+        select(Upload).where(Upload.id == upload_id, Upload.expires_at > func.now())
     ).one_or_none()
     path = None if upload is None else settings.uploads_dir / upload.path
     if path is None or not path.is_file():
@@ -37,13 +38,14 @@ def _open_upload(session: Session, settings: Settings, upload_id: str, what: str
         return image.convert("L")
 
 
-def load_study(session: Session, settings: Settings, params: dict[str, Any]) -> Study:
+def load_study(session: Session, settings: Settings, params: StudyParams) -> Study:
     """The `Study` a job's `study` parameters describe; JobFailed when an upload is gone."""
+    uploads = params.uploads()
     images = {
-        role: _open_upload(session, settings, params[role], what) if params.get(role) else None
+        role: _open_upload(session, settings, uploads[role].id, what) if role in uploads else None
         for role, what in IMAGE_ROLES.items()
     }
-    return Study(**images, **{name: params.get(name) or None for name in TEXT_FIELDS})
+    return Study(**images, **{name: getattr(params, name) or None for name in TEXT_FIELDS})
 
 
 @dataclass(frozen=True)

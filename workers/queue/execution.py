@@ -18,10 +18,13 @@ from typing import Any
 
 import psycopg
 from procrastinate.exceptions import ConnectorException
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from db import jobs as job_table
 from db.jobs import Lease
+from workers.kinds.contract import ResultMismatch
+from workers.kinds.registry import get_kind
 from workers.queue.context import JobCancelled, JobContext, JobFailed, StopReason, StopSignal
 from workers.queue.enqueue import defer_run
 from workers.queue.handlers import UnknownJobKind, get_handler
@@ -143,15 +146,36 @@ class _Ended:
     error: BaseException | None = None
 
 
-def _run_handler(context: JobContext) -> _Ended:
-    try:
+def _call(context: JobContext) -> Any:
+    """Run the kind's handler: a typed kind's params are validated first and what it returns
+    is checked against its Result (ResultMismatch otherwise)."""
+    kind = get_kind(context.kind)
+    if kind is None:
         handler = get_handler(context.kind)
         context.raise_if_cancelled()
-        result = handler(context)
+        return handler(context)
+    try:
+        params = kind.params.model_validate(context.params)
+    except ValidationError as exc:
+        raise JobFailed(
+            f"the job's parameters do not fit {kind.name} version {kind.version} "
+            f"({exc.error_count()} problems, first: {exc.errors()[0]['msg']})"
+        ) from None
+    function = kind.load_handler()
+    context.raise_if_cancelled()
+    return kind.check_result(function(context, params)).model_dump(mode="json")
+
+
+def _run_handler(context: JobContext) -> _Ended:
+    try:
+        result = _call(context)
     except JobCancelled:
         return _Ended("stopped")
     except (JobFailed, UnknownJobKind) as exc:
         return _Ended("invalid", error=exc)
+    except ResultMismatch as exc:
+        log.error("job %s (%s): %s", context.job_id, context.kind, exc)
+        return _Ended("mismatch", error=exc)
     except INFRASTRUCTURE_ERRORS as exc:
         log.warning("job %s: infrastructure error: %s", context.job_id, describe(exc))
         return _Ended("infrastructure", error=exc)
@@ -173,6 +197,8 @@ def _record(
         return _finish(runtime, lease, "succeeded", result=ended.result)
     if ended.how == "invalid":
         return _finish(runtime, lease, "failed", error=str(ended.error), kind="invalid_input")
+    if ended.how == "mismatch":
+        return _finish(runtime, lease, "failed", error=str(ended.error), kind="internal")
     if ended.how == "crashed":
         error = f"an internal error stopped this job ({describe(ended.error)})"
         return _finish(runtime, lease, "failed", error=error, kind="internal")
@@ -225,6 +251,6 @@ def _requeue(
         if job is None:
             return Outcome("lost")
         job_table.requeue(session, job, message, count_attempt=count_attempt)
-        defer_run(session, job, delay_s=delay_s)
+        defer_run(session, job, delay_s=delay_s, resumed=True)
     log.info("job %s %s", lease.job_id, message)
     return Outcome("requeued", message)

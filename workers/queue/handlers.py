@@ -1,7 +1,8 @@
-"""Job handlers by kind: `@handler("kind")` registers `fn(ctx: JobContext) -> dict`.
+"""Job handlers by kind. Typed kinds (workers.kinds.registry) name their handler themselves;
+untyped ones register `fn(ctx: JobContext) -> dict` with `@handler("kind")`.
 
-To add a kind, decorate its function and map the kind to its module in HANDLER_MODULES. A
-worker imports that module when the first job of the kind arrives, so model code (torch,
+An untyped kind maps to its module in HANDLER_MODULES. A worker imports a handler's module
+when the first job of the kind arrives, so model code (torch,
 transformers) costs nothing at start-up and nothing to workers that never run such a job.
 Plugins (and the tests' handlers) are modules named in MAIRA_SAE_EXTRA_HANDLERS,
 comma-separated, imported when the worker starts. No handler module may load a model at import:
@@ -15,6 +16,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from workers.kinds.registry import typed_kinds
 from workers.queue.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -22,8 +24,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[JobContext], dict[str, Any]]
 
 HANDLER_MODULES: dict[str, str] = {
-    "encode": "workers.live.encode",
-    "steer": "workers.live.steer",
     "precompute_shard": "workers.precompute.jobs",
 }
 
@@ -59,7 +59,7 @@ def get_handler(kind: str) -> Handler:
 
 def known_kinds() -> list[str]:
     """Kinds registered so far or importable on demand."""
-    return sorted({*_handlers, *HANDLER_MODULES})
+    return sorted({*_handlers, *HANDLER_MODULES, *(kind.name for kind in typed_kinds())})
 
 
 def load_handlers(extra_modules: str | Iterable[str] = "") -> list[str]:

@@ -44,7 +44,32 @@ def submit_job(
     max_attempts: int | None = None,
     timeout_s: float | None = None,
 ) -> Job:
-    """Create a queued job of `kind` and queue it for a worker; commits and returns the job.
+    """Create a queued job of `kind` and queue it for a worker; commits and returns the job
+    (see `queue_job`)."""
+    job, _ = queue_job(
+        db,
+        kind,
+        params,
+        priority=priority,
+        cache_key=cache_key,
+        max_attempts=max_attempts,
+        timeout_s=timeout_s,
+    )
+    return job
+
+
+def queue_job(
+    db: Session | str,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    priority: int = 0,
+    cache_key: str | None = None,
+    max_attempts: int | None = None,
+    timeout_s: float | None = None,
+) -> tuple[Job, bool]:
+    """Create a queued job of `kind` and queue it for a worker; commits and returns the job and
+    whether it is new.
 
     `db` is a session (its pending work is committed with the job) or a database URL. With a
     `cache_key` that a queued, running or succeeded job already holds, that job is returned and
@@ -65,7 +90,7 @@ def submit_job(
             defer_run(session, job)
         session.commit()
         session.refresh(job)
-        return job
+        return job, created
 
 
 def cancel_job(db: Session | str, job_id: uuid.UUID | str) -> Job:

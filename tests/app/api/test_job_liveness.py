@@ -65,8 +65,9 @@ def test_a_running_job_whose_worker_stopped_says_what_happens_next(
         0,
     )
     assert "stopped responding 60 s ago" in body["notice"]
-    assert "put back at the front of the queue (attempt 2 of 3) once a model worker" in (
-        body["notice"]
+    assert (
+        "put back at the front of the queue (attempt 2 of 3) once a model worker"
+        in (body["notice"])
     )
     assert "maira-sae worker" in body["notice"]
     page = client.get(f"/jobs/{job.id}").text

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from db import jobs as job_table
+from db.workers import register_worker
 from workers.queue.submit import submit_job
 
 POLLING = 'hx-trigger="load delay:500ms"'
@@ -14,6 +15,7 @@ POLLING = 'hx-trigger="load delay:500ms"'
 def test_queued_job_page_polls_shows_its_position_and_links_its_json(
     client: TestClient, session: Session
 ) -> None:
+    register_worker(session, "test-host:1", concurrency=1, stale_after_s=60)
     submit_job(session, "test.steps")
     job = submit_job(session, "test.steps")
     response = client.get(f"/jobs/{job.id}")

@@ -108,6 +108,26 @@ def test_a_crashing_handler_fails_with_an_internal_error(
     assert "ZeroDivisionError" in failed.error and failed.attempts == 1
 
 
+def test_a_typed_kind_checks_its_params_and_what_its_handler_returns(
+    worker: WorkerProcess, queue_url: str, wait_for: Callable[..., Job]
+) -> None:
+    done = wait_for(submit_job(queue_url, "test.echo", {"text": "effusion"}).id, is_finished)
+    assert (done.status, done.result) == ("succeeded", {"text": "effusion", "length": 8})
+
+    broken = submit_job(queue_url, "test.echo", {"text": "x", "break_result": True})
+    failed = wait_for(broken.id, is_finished)
+    assert (failed.status, failed.error_kind, failed.attempts) == ("failed", "internal", 1)
+    assert failed.error == (
+        "the test.echo handler returned a result that does not match EchoResult (version 1): "
+        "length: Field required"
+    )
+    assert failed.result is None
+
+    wrong = wait_for(submit_job(queue_url, "test.echo", {"words": 3}).id, is_finished)
+    assert (wrong.status, wrong.error_kind) == ("failed", "invalid_input")
+    assert "parameters do not fit test.echo version 1" in wrong.error
+
+
 def test_unknown_kind_fails_and_says_so(
     worker: WorkerProcess, queue_url: str, wait_for: Callable[..., Job]
 ) -> None:

@@ -1,0 +1,1 @@
+"""Tests of the typed job kinds: params, cache keys, results."""
