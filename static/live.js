@@ -1,4 +1,5 @@
 // Encode results: click or focus a report word to list its features; "Show" shades the report by one feature.
+// Study images: window/level sliders redraw the image on a canvas. Forms: "change" a kept upload.
 // Steer form: look up the label of each typed feature index. Listeners are delegated, so htmx swaps need no set-up.
 (function () {
   "use strict";
@@ -93,6 +94,73 @@
     if (event.target.matches && event.target.matches("[data-feature-index]")) { lookUpLabel(event.target); }
     if (event.target.id === "sae") {
       document.querySelectorAll("[data-feature-index]").forEach(lookUpLabel);
+    }
+  });
+
+  var sources = new WeakMap();
+  var MAX_SIDE = 1024;
+
+  function canvasFor(figure) {
+    var canvas = figure.querySelector("canvas[data-wl-canvas]");
+    if (canvas) { return canvas; }
+    var img = figure.querySelector("[data-wl-image]");
+    if (!img || !img.complete || !img.naturalWidth) { return null; }
+    var scale = Math.min(1, MAX_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+    canvas = document.createElement("canvas");
+    canvas.dataset.wlCanvas = "";
+    canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", img.alt);
+    var context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0, canvas.width, canvas.height);
+    sources.set(canvas, context.getImageData(0, 0, canvas.width, canvas.height));
+    img.after(canvas);
+    img.hidden = true;
+    return canvas;
+  }
+
+  function applyWindowLevel(figure) {
+    var canvas = canvasFor(figure);
+    if (!canvas) { return; }
+    var width = parseFloat(figure.querySelector("[data-wl='window']").value);
+    var level = parseFloat(figure.querySelector("[data-wl='level']").value);
+    figure.querySelector("[data-wl-value='window']").textContent = width;
+    figure.querySelector("[data-wl-value='level']").textContent = level;
+    var source = sources.get(canvas).data;
+    var context = canvas.getContext("2d");
+    var out = context.createImageData(canvas.width, canvas.height);
+    var low = level - width / 2;
+    for (var i = 0; i < source.length; i += 4) {
+      var value = Math.min(255, Math.max(0, ((source[i] - low) / width) * 255));
+      out.data[i] = out.data[i + 1] = out.data[i + 2] = value;
+      out.data[i + 3] = 255;
+    }
+    context.putImageData(out, 0, 0);
+  }
+
+  document.addEventListener("input", function (event) {
+    var figure = event.target.matches && event.target.matches("[data-wl]") && event.target.closest("[data-window-level]");
+    if (figure) { applyWindowLevel(figure); }
+  });
+  document.addEventListener("click", function (event) {
+    var reset = event.target.closest("[data-wl-reset]");
+    if (reset) {
+      var figure = reset.closest("[data-window-level]");
+      figure.querySelector("[data-wl='window']").value = 256;
+      figure.querySelector("[data-wl='level']").value = 128;
+      applyWindowLevel(figure);
+      return;
+    }
+    var change = event.target.closest("[data-change-upload]");
+    if (change) {
+      var field = change.closest(".field");
+      var kept = field.querySelector("[data-kept-upload]");
+      var input = field.querySelector("input[type='file']");
+      kept.hidden = true;
+      kept.querySelector("input[type='hidden']").disabled = true;
+      input.hidden = false;
+      input.focus();
     }
   });
 })();
