@@ -62,7 +62,10 @@ class JobBase(BaseModel):
 class OtherJobOut(JobBase):
     """A job of an untyped kind (precompute shards, plugins): its result as the handler gave it."""
 
-    kind: str = Field(description="What the job does.")
+    kind: str = Field(
+        description="What the job does (any kind without a schema of its own).",
+        json_schema_extra={"not": {"enum": [kind.name for kind in typed_kinds()]}},
+    )
     result: dict[str, Any] | None = Field(description="The handler's output once succeeded.")
 
 
