@@ -19,7 +19,5 @@ def upload_image(upload_id: str, session: SessionDep, settings: SettingsDep) -> 
     if path is None or not path.is_file():
         raise HTTPException(status_code=404, detail=f"There is no stored image {upload_id!r}.")
     return FileResponse(
-        path,
-        media_type="image/png",
-        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        path, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
     )

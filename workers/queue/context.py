@@ -66,7 +66,8 @@ class StopSignal:
 
 
 class JobContext:
-    """Handed to `handler(ctx) -> dict`: params, progress, cancellation checks, resources.
+    """Handed to every handler (`handler(ctx) -> dict`, or a typed kind's
+    `handler(ctx, params) -> Result`): raw params, progress, cancellation checks, resources.
 
     Handlers call `raise_if_cancelled()` (or test `is_cancelled()`) between steps or tokens;
     a cancel, the time limit or a worker shutdown all surface there.
