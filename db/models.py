@@ -101,6 +101,23 @@ class Sae(Base):
     )
 
 
+class SaeAggregates(Base):
+    """Per-SAE aggregates the overview and home pages show, stored by `db.aggregates`.
+
+    `statistics` holds counts, the F1 and density histograms, the frequency-vs-F1 grid and
+    Spearman's rho as JSON; `version` is the format that computed it (older rows are recomputed).
+    """
+
+    __tablename__ = "sae_aggregates"
+
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    n_features: Mapped[int] = mapped_column(Integer)
+    n_explained: Mapped[int] = mapped_column(Integer)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    computed_at: Mapped[datetime] = _created_at()
+
+
 class Feature(Base):
     """One SAE latent: its Matryoshka group, activation statistics and decoder neighbours.
 
