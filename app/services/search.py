@@ -28,36 +28,44 @@ SELECT s.slug AS sae, s.d_sae,
 FROM saes s WHERE s.slug = :sae
 """)
 
+_INDEXES_ONLY = text(
+    "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
+)
+_RESTORE = text("SELECT set_config('enable_seqscan', :previous, true)")
 _HAS_TRIGRAMS = text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')")
 
-_FULL_TEXT = (
-    "(SELECT e.id FROM explanations e WHERE e.text_tsv @@ (SELECT tsq FROM query) LIMIT :n)"
-)
-# Trigram lookups (GIN index): a label like the query as a whole, a label with words like the
-# query's, and a label equal to it (ILIKE without wildcards).
-_TRIGRAM = """
-UNION (SELECT e.id FROM explanations e WHERE e.text ILIKE :pattern LIMIT :n)
-UNION (SELECT e.id FROM explanations e WHERE e.text % :q LIMIT :n)
-UNION (SELECT e.id FROM explanations e WHERE :q <% e.text LIMIT :n)
-"""
-_TRIGRAM_RANK = " + similarity(e.text, :q) + word_similarity(:q, e.text)"
+# Each lookup ranks at most :n rows it reads from an index; nothing is ranked twice over.
+_LOOKUP = """(SELECT e.id, e.feature_id, e.text, e.source, {rank} AS rank
+    FROM explanations e, query WHERE {where} LIMIT :n)"""
+_FULL_TEXT_RANK = "ts_rank(e.text_tsv, query.tsq, 1)"
+_TRIGRAM_RANK = _FULL_TEXT_RANK + " + similarity(e.text, :q) + word_similarity(:q, e.text)"
+_FULL_TEXT = "e.text_tsv @@ query.tsq"
+# Trigram lookups (GIN index): a label equal to the query (ILIKE without wildcards), labels like
+# the query as a whole, labels with words like the query's.
+_TRIGRAM = ("e.text ILIKE :pattern", "e.text % :q", ":q <% e.text")
 
 _SEARCH = """
 WITH query AS (SELECT websearch_to_tsquery('english', :q) AS tsq),
-candidates AS ({candidates}),
+candidates AS ({lookups}),
 hits AS (
-    SELECT e.id, e.feature_id, e.text, e.source,
-        ts_rank(e.text_tsv, query.tsq, 1){rank} AS rank,
-        count(*) OVER () AS found
-    FROM candidates JOIN explanations e ON e.id = candidates.id, query
-    ORDER BY rank DESC, e.id
-    LIMIT :limit
+    SELECT DISTINCT ON (id) id, feature_id, text, source, rank FROM candidates ORDER BY id
+),
+best AS (
+    SELECT hits.*, count(*) OVER () AS found FROM hits ORDER BY rank DESC, id LIMIT :limit
 )
-SELECT s.slug AS sae, f.index, hits.text, hits.source, f.label AS feature_label,
-    coalesce(hits.text = f.label, false) AS is_primary, f.f1, f.frequency, hits.rank, hits.found
-FROM hits JOIN features f ON f.id = hits.feature_id JOIN saes s ON s.id = f.sae_id
-ORDER BY hits.rank DESC, f.f1 DESC NULLS LAST, hits.id
+SELECT s.slug AS sae, f.index, best.text, best.source, f.label AS feature_label,
+    coalesce(best.text = f.label, false) AS is_primary, f.f1, f.frequency, best.rank, best.found
+FROM best JOIN features f ON f.id = best.feature_id JOIN saes s ON s.id = f.sae_id
+ORDER BY best.rank DESC, f.f1 DESC NULLS LAST, best.id
 """
+
+
+def _search_sql(fuzzy: bool) -> str:
+    rank = _TRIGRAM_RANK if fuzzy else _FULL_TEXT_RANK
+    wheres = [_FULL_TEXT, *(_TRIGRAM if fuzzy else ())]
+    lookups = " UNION ALL ".join(_LOOKUP.format(rank=rank, where=where) for where in wheres)
+    return _SEARCH.format(lookups=lookups)
+
 
 _trigram_support: dict[str, bool] = {}
 
@@ -104,12 +112,12 @@ def search(session: Session, *, q: str, limit: int) -> SearchResults:
     if jump is not None or notice is not None:
         return SearchResults(q=q, jump=jump, notice=notice, data=[], count=0, total=0)
     fuzzy = has_trigrams(session) and not _OPERATORS.search(q)
-    sql = _SEARCH.format(
-        candidates=_FULL_TEXT + (_TRIGRAM if fuzzy else ""),
-        rank=_TRIGRAM_RANK if fuzzy else "",
-    )
     params = {"q": q, "pattern": _like_pattern(q), "n": CANDIDATES, "limit": limit}
-    rows = session.execute(text(sql), params).mappings().all()
+    # The planner cannot tell how selective a trigram match is and may pick a sequential scan
+    # "until LIMIT rows match", which reads the whole table when few do: use the indexes.
+    previous = session.execute(_INDEXES_ONLY).scalar_one()
+    rows = session.execute(text(_search_sql(fuzzy)), params).mappings().all()
+    session.execute(_RESTORE, {"previous": previous})
     hits = [SearchHit.model_validate(dict(row)) for row in rows]
     found = rows[0]["found"] if rows else 0
     total, exact = found, found < CANDIDATES
