@@ -47,6 +47,13 @@ def test_home(client: TestClient, seeded: SeededData) -> None:
     assert 'href="/saes/test-sae/features"' in html
 
 
+def test_home_without_saes_keeps_commands_for_administrators(client: TestClient) -> None:
+    html = client.get("/").text
+    assert "Ask whoever runs this explorer to import one." in html
+    admin = html[html.index("<details") : html.index("</details>")]
+    assert "maira-sae demo" in admin and html.count("maira-sae") == admin.count("maira-sae")
+
+
 def test_sae_overview(client: TestClient, seeded: SeededData) -> None:
     html, data = _page_and_twin(client, "/saes/test-sae")
     assert data["n_dead"] == 2
