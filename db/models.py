@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
@@ -259,6 +260,7 @@ class Explanation(Base):
         CheckConstraint("source IN ('csv', 'llm', 'human', 'heuristic')", name="source"),
         UniqueConstraint("feature_id", "source_key"),
         Index("ix_explanations_text_tsv", "text_tsv", postgresql_using="gin"),
+        Index("ix_explanations_text_lower", func.lower(literal_column("text"))),
     )
 
 

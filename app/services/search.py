@@ -3,7 +3,8 @@
 Relevance is the full-text rank (normalised by label length) plus, where PostgreSQL has pg_trgm,
 trigram similarity of the whole label and of its closest words to the query, so "efusion" finds
 "effusion" and a label equal to the query comes first. The ranking work is bounded: at most
-CANDIDATES explanations per index lookup are ranked, whatever the number of matches.
+CANDIDATES explanations per index lookup (full text, equal label, similar words) are ranked,
+whatever the number of matches.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ _LOOKUP = """(SELECT e.id, e.feature_id, e.text, e.source, {rank} AS rank
 _FULL_TEXT_RANK = "ts_rank(e.text_tsv, query.tsq, 1)"
 _TRIGRAM_RANK = _FULL_TEXT_RANK + " + similarity(e.text, :q) + word_similarity(:q, e.text)"
 _FULL_TEXT = "e.text_tsv @@ query.tsq"
-# Trigram lookups (GIN index): a label equal to the query (ILIKE without wildcards), labels like
-# the query as a whole, labels with words like the query's.
-_TRIGRAM = ("e.text ILIKE :pattern", "e.text % :q", ":q <% e.text")
+# A label equal to the query (case aside; b-tree index), then labels with words like the query's
+# (trigram GIN index).
+_EXACT = "lower(e.text) = lower(:q)"
+_TRIGRAM = ":q <% e.text"
 
 _SEARCH = """
 WITH query AS (SELECT websearch_to_tsquery('english', :q) AS tsq),
@@ -62,7 +64,7 @@ ORDER BY best.rank DESC, f.f1 DESC NULLS LAST, best.id
 
 def _search_sql(fuzzy: bool) -> str:
     rank = _TRIGRAM_RANK if fuzzy else _FULL_TEXT_RANK
-    wheres = [_FULL_TEXT, *(_TRIGRAM if fuzzy else ())]
+    wheres = [_FULL_TEXT, _EXACT, *([_TRIGRAM] if fuzzy else [])]
     lookups = " UNION ALL ".join(_LOOKUP.format(rank=rank, where=where) for where in wheres)
     return _SEARCH.format(lookups=lookups)
 
@@ -102,17 +104,13 @@ def find_feature_reference(session: Session, q: str) -> tuple[FeatureJump | None
     return None, f"Feature {index:,} of SAE {row.sae} has no stored data."
 
 
-def _like_pattern(q: str) -> str:
-    return re.sub(r"([\\%_])", r"\\\1", q.strip())
-
-
 def search(session: Session, *, q: str, limit: int) -> SearchResults:
     """Explanations matching `q` across every SAE, best first, and a feature `q` names exactly."""
     jump, notice = find_feature_reference(session, q)
     if jump is not None or notice is not None:
         return SearchResults(q=q, jump=jump, notice=notice, data=[], count=0, total=0)
     fuzzy = has_trigrams(session) and not _OPERATORS.search(q)
-    params = {"q": q, "pattern": _like_pattern(q), "n": CANDIDATES, "limit": limit}
+    params = {"q": q, "n": CANDIDATES, "limit": limit}
     # The planner cannot tell how selective a trigram match is and may pick a sequential scan
     # "until LIMIT rows match", which reads the whole table when few do: use the indexes.
     previous = session.execute(_INDEXES_ONLY).scalar_one()

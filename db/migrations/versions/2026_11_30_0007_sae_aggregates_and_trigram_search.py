@@ -4,10 +4,11 @@ The SAE overview and the home page scanned every feature of an SAE on each reque
 with the SAE). `sae_aggregates` keeps one row per SAE, refreshed by every writer
 (`db.aggregates.refresh_sae_aggregates`); existing SAEs get theirs on first read.
 
-Search ranks explanations by full-text rank plus trigram similarity, so misspellings such as
-"efusion" still find "effusion". pg_trgm ships with PostgreSQL's contrib package, but not with
-every embedded build (PyPI `pgserver` 0.1.4 lacks it): there the extension and its index are
-skipped and search falls back to full-text ranking alone.
+Search looks up a label equal to the query (an index on lower(text)) and ranks explanations by
+full-text rank plus trigram similarity, so misspellings such as "efusion" still find "effusion".
+pg_trgm ships with PostgreSQL's contrib package, but not with every embedded build (PyPI
+`pgserver` 0.1.4 lacks it): there the extension and its index are skipped and search falls back
+to full-text ranking alone.
 
 Revision ID: 0007
 Revises: 0006
@@ -42,6 +43,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("sae_id", name=op.f("pk_sae_aggregates")),
     )
+    op.create_index("ix_explanations_text_lower", "explanations", [sa.text("lower(text)")])
     available = op.get_bind().scalar(
         sa.text("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'")
     )
@@ -54,4 +56,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP INDEX IF EXISTS ix_explanations_text_trgm")
+    op.drop_index("ix_explanations_text_lower", table_name="explanations")
     op.drop_table("sae_aggregates")

@@ -66,7 +66,7 @@ def test_ranking_reads_a_bounded_number_of_candidates(
     monkeypatch.setattr(search_service, "CANDIDATES", 1)
     body = client.get("/api/v1/search", params={"q": "effusion"}).json()
     assert body["total_exact"] is False and body["total"] >= body["count"]
-    assert body["count"] <= 4  # one candidate from each of the four lookups at most
+    assert body["count"] <= 3  # one candidate from each of the three lookups at most
     assert "About " in client.get("/search", params={"q": "effusion"}).text
 
 
