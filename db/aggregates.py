@@ -41,6 +41,7 @@ ON CONFLICT (sae_id) DO UPDATE SET version = EXCLUDED.version,
 """)
 
 _READ = text("SELECT version, statistics FROM sae_aggregates WHERE sae_id = :sae_id")
+_READ_COUNT = text("SELECT version, n_features FROM sae_aggregates WHERE sae_id = :sae_id")
 
 Executor = Session | Connection
 
@@ -180,3 +181,11 @@ def stored_aggregates(session: Session, sae_id: int) -> dict[str, Any]:
     statistics = refresh_sae_aggregates(session, sae_id)
     session.commit()
     return statistics
+
+
+def stored_feature_count(session: Session, sae_id: int) -> int:
+    """The SAE's stored number of feature rows (without reading the charts' data)."""
+    row = session.execute(_READ_COUNT, {"sae_id": sae_id}).first()
+    if row is not None and row.version == AGGREGATES_VERSION:
+        return row.n_features
+    return stored_aggregates(session, sae_id)["n_features"]

@@ -27,8 +27,8 @@ async def get_features(
 ) -> FeatureListPage:
     """Features filtered by label text, F1 and frequency ranges; keyset pages via `cursor`.
 
-    Frequencies are fractions of tokens (0.01 = 1%). `count` is exact without filters and up to
-    1,000 matches, an estimate above that (`count_exact` says which).
+    Frequencies are fractions of tokens (0.01 = 1%). `count` is exact without filters and for up
+    to about 500 matches; above that it is the planner's estimate (`count_exact` says which).
     """
     try:
         return await run_in_threadpool(list_features, session, sae=sae, query=query)

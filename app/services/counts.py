@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-COUNT_CAP = 1000
+COUNT_CAP = 500
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,22 @@ def planner_estimate(session: Session, select_sql: str, params: dict[str, Any]) 
 def bounded_count(
     session: Session, from_where_sql: str, params: dict[str, Any], *, cap: int | None = None
 ) -> Count:
-    """Rows of `FROM ... WHERE ...`: counted exactly up to `cap`, estimated above it.
+    """Rows of `FROM ... WHERE ...`: estimated by the planner, and counted exactly when the
+    estimate is at most `cap` (default COUNT_CAP).
 
-    At most cap + 1 rows are read, so the cost does not grow with the table; above the cap
-    the planner's estimate (never below cap + 1) stands in. `cap` defaults to COUNT_CAP.
+    At most cap + 1 rows are ever read, so the cost does not grow with the table; a count that
+    passes the cap after all falls back to the estimate (never below cap + 1).
     """
     cap = COUNT_CAP if cap is None else cap
+    estimate = planner_estimate(session, f"SELECT 1 {from_where_sql}", params)
+    if estimate > cap:
+        return Count(estimate, exact=False)
     counted = session.execute(
         text(f"SELECT count(*) FROM (SELECT 1 {from_where_sql} LIMIT :count_cap) AS capped"),
         {**params, "count_cap": cap + 1},
     ).scalar_one()
     if counted <= cap:
         return Count(counted, exact=True)
-    estimate = planner_estimate(session, f"SELECT 1 {from_where_sql}", params)
     return Count(max(estimate, cap + 1), exact=False)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.schemas.features import FeatureListItem, FeatureListPage, FeatureQuery
 from app.schemas.saes import SaeRef
 from app.services.counts import Count, bounded_count, round_estimate
-from db.aggregates import stored_aggregates
+from db.aggregates import stored_feature_count
 
 _LIST_COLUMNS = 'index, "group", label, f1, frequency, max_activation'
 _SORT_COLUMNS = {"index": None, "f1": "f1", "frequency": "frequency"}
@@ -171,7 +171,7 @@ def _position(query: FeatureQuery, row: dict[str, Any]) -> Position:
 def _count(session: Session, sae: SaeRef, query: FeatureQuery, params: dict[str, Any]) -> Count:
     """Exact from the stored aggregates without filters; else exact up to a cap, then estimated."""
     if all(getattr(query, name) is None for name in _FILTERS):
-        return Count(stored_aggregates(session, sae.id)["n_features"], exact=True)
+        return Count(stored_feature_count(session, sae.id), exact=True)
     where = " AND ".join(_filter_clauses(query))
     count = bounded_count(session, f"FROM features WHERE {where}", params)
     return count if count.exact else Count(round_estimate(count.value), exact=False)

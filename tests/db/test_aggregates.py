@@ -13,6 +13,7 @@ from db.aggregates import (
     compute_aggregates,
     density_histogram,
     stored_aggregates,
+    stored_feature_count,
 )
 from db.importers.autointerp import import_autointerp
 from db.importers.saes import SaeSpec, write_sae
@@ -72,6 +73,15 @@ def test_missing_or_outdated_aggregates_are_computed_once_and_stored(session: Se
     )
     assert stored_aggregates(session, sae.id) == first
     assert_aggregates_current(session, sae.id)
+
+
+def test_the_feature_count_alone_is_read_or_computed_once(session: Session) -> None:
+    sae = make_sae(session, "count-only", d_sae=4)
+    for index in range(3):
+        make_feature(session, sae, index)
+    assert _stored(session, sae.id) is None
+    assert stored_feature_count(session, sae.id) == 3
+    assert _stored(session, sae.id)["n_features"] == 3
 
 
 def test_pages_read_the_stored_row_not_the_features(session: Session) -> None:
