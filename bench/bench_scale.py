@@ -57,17 +57,14 @@ def ensure_database(server_url: str, features: int, args: argparse.Namespace) ->
             exists = None
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
+    environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
+    command = [sys.executable, "-m", "app.cli"]
+    subprocess.run([*command, "db", "upgrade"], env=environment, check=True)
     with psycopg.connect(_plain(url)) as connection:
-        built = (
-            connection.execute("SELECT 1 FROM pg_tables WHERE tablename = 'saes'").fetchone()
-            and connection.execute(
-                "SELECT d_sae FROM saes WHERE slug = %s", (args.slug,)
-            ).fetchone()
-        )
+        built = connection.execute(
+            "SELECT d_sae FROM saes WHERE slug = %s", (args.slug,)
+        ).fetchone()
     if not built or built[0] != features:
-        environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
-        command = [sys.executable, "-m", "app.cli"]
-        subprocess.run([*command, "db", "upgrade"], env=environment, check=True)
         subprocess.run(
             [*command, "synthetic", "--features", str(features), "--examples",
              str(args.examples), "--tokens", str(args.tokens), "--name", args.slug],
