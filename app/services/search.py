@@ -69,6 +69,7 @@ def _search_sql(fuzzy: bool) -> str:
     return _SEARCH.format(lookups=lookups)
 
 
+_SEARCH_SQL = {fuzzy: text(_search_sql(fuzzy)) for fuzzy in (False, True)}
 _trigram_support: dict[str, bool] = {}
 
 
@@ -114,7 +115,7 @@ def search(session: Session, *, q: str, limit: int) -> SearchResults:
     # The planner cannot tell how selective a trigram match is and may pick a sequential scan
     # "until LIMIT rows match", which reads the whole table when few do: use the indexes.
     previous = session.execute(_INDEXES_ONLY).scalar_one()
-    rows = session.execute(text(_search_sql(fuzzy)), params).mappings().all()
+    rows = session.execute(_SEARCH_SQL[fuzzy], params).mappings().all()
     session.execute(_RESTORE, {"previous": previous})
     hits = [SearchHit.model_validate(dict(row)) for row in rows]
     found = rows[0]["found"] if rows else 0
