@@ -66,8 +66,8 @@ def _list_context(request: Request, sae: SaeRef, session: SessionDep) -> tuple[d
     """
     fields = FeatureQuery.model_fields
     params = request.query_params
-    raw = {key: value for key, value in params.items() if key in fields and key not in
-           PERCENT_FIELDS.values()}  # fmt: skip
+    fractions = set(PERCENT_FIELDS.values())  # the API's names; the page reads percent only
+    raw = {key: value for key, value in params.items() if key in fields and key not in fractions}
     form = {name: params.get(name, "") for name in FORM_FIELDS}
     form["sort"] = form["sort"] or "index"
     context: dict[str, Any] = {"sae": sae, "form": form, "sort_choices": SORT_CHOICES, "errors": []}
