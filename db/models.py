@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
@@ -99,6 +100,23 @@ class Sae(Base):
         CheckConstraint("d_sae > 0 AND d_in > 0 AND k > 0", name="positive_sizes"),
         CheckConstraint("input_scale > 0", name="positive_input_scale"),
     )
+
+
+class SaeAggregates(Base):
+    """Per-SAE aggregates the overview and home pages show, stored by `db.aggregates`.
+
+    `statistics` holds counts, the F1 and density histograms, the frequency-vs-F1 grid and
+    Spearman's rho as JSON; `version` is the format that computed it (older rows are recomputed).
+    """
+
+    __tablename__ = "sae_aggregates"
+
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    n_features: Mapped[int] = mapped_column(Integer)
+    n_explained: Mapped[int] = mapped_column(Integer)
+    statistics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    computed_at: Mapped[datetime] = _created_at()
 
 
 class Feature(Base):
@@ -242,6 +260,7 @@ class Explanation(Base):
         CheckConstraint("source IN ('csv', 'llm', 'human', 'heuristic')", name="source"),
         UniqueConstraint("feature_id", "source_key"),
         Index("ix_explanations_text_tsv", "text_tsv", postgresql_using="gin"),
+        Index("ix_explanations_text_lower", func.lower(literal_column("text"))),
     )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from db.aggregates import refresh_sae_aggregates
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.labels import refresh_primary_labels
 from db.migrate import upgrade
@@ -165,6 +166,7 @@ def precompute_and_label(
     with make_sessionmaker(engine)() as session:
         write_keyword_labels(session.connection(), sae.id, labels)
         refresh_primary_labels(session, sae.id)
+        refresh_sae_aggregates(session, sae.id)
         session.commit()
     build.timed("labels", started)
 

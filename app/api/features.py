@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
 from app.schemas.features import FeatureDetail, FeatureListPage, FeatureQuery
-from app.services.features import get_feature, list_features
+from app.services.feature_list import InvalidCursor, list_features
+from app.services.features import get_feature
 
 router = APIRouter(prefix="/saes/{sae}/features", tags=["features"])
 
@@ -24,8 +25,15 @@ ERRORS = {404: {"description": "Unknown SAE or feature"}}
 async def get_features(
     sae: SaeDep, session: SessionDep, query: Annotated[FeatureQuery, Query()]
 ) -> FeatureListPage:
-    """Features filtered by label text, F1 and frequency ranges; keyset pages via `cursor`."""
-    return await run_in_threadpool(list_features, session, sae=sae, query=query)
+    """Features filtered by label text, F1 and frequency ranges; keyset pages via `cursor`.
+
+    Frequencies are fractions of tokens (0.01 = 1%). `count` is exact without filters and for up
+    to about 500 matches; above that it is the planner's estimate (`count_exact` says which).
+    """
+    try:
+        return await run_in_threadpool(list_features, session, sae=sae, query=query)
+    except InvalidCursor as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
 
 
 @router.get("/{index}", name="api_feature", responses=ERRORS)

@@ -1,4 +1,5 @@
-"""Chart geometry for server-rendered SVG: histograms and the frequency-vs-F1 density grid."""
+"""Chart geometry for server-rendered SVG: histograms (linear or log10 x) and the frequency-vs-F1
+density grid."""
 
 from __future__ import annotations
 
@@ -126,3 +127,21 @@ def density_grid(
     ]
     y_ticks = [Tick(to_y(value), f"{value:.2g}") for value in (0, 0.25, 0.5, 0.75, 1)]
     return Chart(description, x_label, y_label, marks, x_ticks, y_ticks)
+
+
+def log_histogram(
+    bins: Sequence[tuple[float, float, int]], *, description: str, x_label: str
+) -> Chart:
+    """Bars over log10-scaled (low, high, count) bins, ticked at whole decades (10⁻³, 10⁻², …)."""
+    chart = histogram(
+        bins,
+        description=description,
+        x_label=x_label,
+        x_format=lambda exponent: f"{10**exponent * 100:.2g}%",
+    )
+    if not bins:
+        return chart
+    lo, hi = bins[0][0], bins[-1][1]
+    to_x = _scale(lo, hi, LEFT, WIDTH - RIGHT)
+    ticks = [Tick(to_x(d), power_of_ten(d)) for d in range(math.ceil(lo), math.floor(hi) + 1)]
+    return Chart(description, x_label, chart.y_label, chart.marks, ticks, chart.y_ticks)

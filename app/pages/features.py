@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_core import PydanticUseDefault
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
@@ -14,7 +15,8 @@ from app.errors import describe_error
 from app.pages.charts import Chart, histogram
 from app.schemas.features import ExampleOut, FeatureDetail, FeatureQuery
 from app.schemas.saes import SaeRef
-from app.services.features import get_feature, list_features
+from app.services.feature_list import InvalidCursor, list_features
+from app.services.features import get_feature
 from app.templating import path_for, render, render_block
 
 router = APIRouter()
@@ -27,35 +29,74 @@ SORT_CHOICES = {
     "frequency": "Frequency, lowest first",
 }
 TOP_SHOWN = 20  # top examples on a feature page before "show more" (the JSON twin has them all)
-FORM_FIELDS = ("q", "min_f1", "max_f1", "min_frequency", "max_frequency", "sort")
+FORM_FIELDS = ("q", "min_f1", "max_f1", "min_frequency_pct", "max_frequency_pct", "sort")
+PERCENT_FIELDS = {"min_frequency_pct": "min_frequency", "max_frequency_pct": "max_frequency"}
+
+
+class PercentFilters(BaseModel):
+    """The page's frequency bounds, in percent of tokens as the list shows them."""
+
+    min_frequency_pct: float | None = Field(None, ge=0, le=100)
+    max_frequency_pct: float | None = Field(None, ge=0, le=100)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
+
+
+def _page_filters(query: FeatureQuery) -> dict[str, Any]:
+    """The query's filters as the page's URL states them (frequencies in percent)."""
+    filters = query.filters()
+    for percent, fraction in PERCENT_FIELDS.items():
+        if fraction in filters:
+            filters[percent] = f"{filters.pop(fraction) * 100:.6g}"
+    if query.limit != FeatureQuery.model_fields["limit"].default:
+        filters["limit"] = query.limit
+    return filters
 
 
 def _list_context(request: Request, sae: SaeRef, session: SessionDep) -> tuple[dict[str, Any], int]:
     """The list page's context from the raw query string, and its status (422 on bad filters).
 
     Filters are validated here rather than by FastAPI so that mistakes are shown next to the form.
+    The page takes frequencies in percent (as its column shows them); the API takes fractions.
     """
     fields = FeatureQuery.model_fields
-    raw = {key: value for key, value in request.query_params.items() if key in fields}
-    form = {name: raw.get(name, "") for name in FORM_FIELDS}
+    params = request.query_params
+    fractions = set(PERCENT_FIELDS.values())  # the API's names; the page reads percent only
+    raw = {key: value for key, value in params.items() if key in fields and key not in fractions}
+    form = {name: params.get(name, "") for name in FORM_FIELDS}
     form["sort"] = form["sort"] or "index"
     context: dict[str, Any] = {"sae": sae, "form": form, "sort_choices": SORT_CHOICES, "errors": []}
     try:
+        percent = PercentFilters.model_validate({name: form[name] for name in PERCENT_FIELDS})
+        for name, fraction in PERCENT_FIELDS.items():
+            if getattr(percent, name) is not None:
+                raw[fraction] = getattr(percent, name) / 100
         query = FeatureQuery.model_validate(raw)
+        page = list_features(session, sae=sae, query=query)
     except ValidationError as error:
         context["errors"] = [describe_error(dict(e)) for e in error.errors()]
-        context["filters"] = {key: value for key, value in raw.items() if key != "cursor"}
+    except InvalidCursor as error:
+        context["errors"] = [str(error)]
+    if context["errors"]:
+        context["filters"] = {k: v for k, v in params.items() if k in FORM_FIELDS and v}
+        context["api_filters"] = {}
         return context, 422
-    page = list_features(session, sae=sae, query=query)
-    filters = query.filters()
-    if query.limit != FeatureQuery.model_fields["limit"].default:
-        filters["limit"] = query.limit
+    filters = _page_filters(query)
     context.update(
         page=page,
         filters=filters,
+        api_filters=query.model_dump(exclude_defaults=True),
         cursor=query.cursor,
         next_query={**filters, "cursor": page.next_cursor} if page.next_cursor else None,
-        first_page=query.cursor is not None,
+        previous_query={**filters, "cursor": page.previous_cursor}
+        if page.previous_cursor
+        else None,
+        first_page=query.cursor is not None and page.page > 1,
     )
     return context, 200
 
@@ -63,8 +104,7 @@ def _list_context(request: Request, sae: SaeRef, session: SessionDep) -> tuple[d
 @router.get("/saes/{sae}/features", name="features_page")
 async def features_page(request: Request, sae: SaeDep, session: SessionDep) -> HTMLResponse:
     context, status = await run_in_threadpool(_list_context, request, sae, session)
-    api_query = {**context["filters"], "cursor": context.get("cursor")}
-    json_url = path_for(request, "api_features", api_query, sae=sae.slug)
+    json_url = path_for(request, "api_features", context["api_filters"], sae=sae.slug)
     return render(request, "features.html", context, json_url=json_url, status_code=status)
 
 

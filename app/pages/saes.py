@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from app.deps import SaeDep, SessionDep
-from app.pages.charts import density_grid, histogram
+from app.pages.charts import density_grid, histogram, log_histogram
 from app.schemas.saes import SaeSummary
 from app.services.saes import list_saes, sae_summary
 from app.templating import path_for, render
@@ -36,7 +36,20 @@ def summary_charts(summary: SaeSummary) -> dict[str, object]:
         description=f"Frequency against detection F1 for {summary.n_rho:,} scored live features; "
         f"Spearman's rho {rho}.",
     )
-    return {"f1_chart": f1_chart, "density_chart": grid}
+    activation_density = log_histogram(
+        [
+            (b.log10_frequency_min, b.log10_frequency_max, b.count)
+            for b in summary.density_histogram
+        ],
+        description=f"Histogram of how often each of {summary.n_live:,} live features fires "
+        "(share of report tokens, log scale).",
+        x_label="frequency: share of tokens where the feature fires (log scale)",
+    )
+    return {
+        "f1_chart": f1_chart,
+        "density_chart": grid,
+        "activation_density_chart": activation_density,
+    }
 
 
 @router.get("/saes/{sae}", name="sae_page")

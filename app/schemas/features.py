@@ -19,17 +19,29 @@ class FeatureListItem(BaseModel):
     group: int
     label: str | None
     f1: float | None = Field(description="Detection F1 of the primary label (held-out).")
-    frequency: float | None
+    frequency: float | None = Field(
+        description="Share of tokens on which the feature fires, as a fraction (0.01 = 1%)."
+    )
     max_activation: float | None
 
 
 class FeatureListPage(BaseModel):
-    """One page of features; pass `next_cursor` back as `cursor` for the next page."""
+    """One page of features; pass `next_cursor` (or `previous_cursor`) back as `cursor`."""
 
     sae: SaeRef
     data: list[FeatureListItem]
-    count: int = Field(description="Features matching the filters, on all pages.")
-    next_cursor: str | None
+    count: int = Field(
+        description="Features matching the filters, on all pages: exact when `count_exact`, "
+        "otherwise an estimate (rounded to two significant digits) so that the count costs the "
+        "same on any SAE size. Without filters it is always exact."
+    )
+    count_exact: bool
+    page: int = Field(description="Number of this page (1 = first), counted along the cursors.")
+    pages: int = Field(description="Pages at `limit` per page; an estimate when `count` is one.")
+    next_cursor: str | None = Field(description="`cursor` of the next page; null on the last.")
+    previous_cursor: str | None = Field(
+        description="`cursor` of the previous page; null on the first."
+    )
 
 
 class Histogram(BaseModel):
@@ -126,11 +138,23 @@ class FeatureQuery(BaseModel):
     q: str | None = Field(None, max_length=200, description="Full-text search in labels.")
     min_f1: float | None = Field(None, ge=0, le=1)
     max_f1: float | None = Field(None, ge=0, le=1)
-    min_frequency: float | None = Field(None, ge=0, le=1)
-    max_frequency: float | None = Field(None, ge=0, le=1)
+    min_frequency: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Lowest frequency as a fraction of tokens, 0 to 1 (0.01 = 1%). The HTML "
+        "page takes percent instead (`min_frequency_pct`).",
+    )
+    max_frequency: float | None = Field(
+        None, ge=0, le=1, description="Highest frequency as a fraction of tokens, 0 to 1."
+    )
     sort: FeatureSort = "index"
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, max_length=500, description="`next_cursor` of the last page.")
+    cursor: str | None = Field(
+        None,
+        max_length=500,
+        description="`next_cursor` or `previous_cursor` of a page; absent for the first page.",
+    )
 
     @field_validator("*", mode="before")
     @classmethod

@@ -1,14 +1,10 @@
-"""Feature reads: the filtered, keyset-paginated list and the full feature record."""
+"""Feature reads: the full record of one feature (the list lives in `feature_list`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 import numpy as np
-from fastapi import HTTPException
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -16,9 +12,6 @@ from app.schemas.features import (
     ExampleOut,
     ExplanationOut,
     FeatureDetail,
-    FeatureListItem,
-    FeatureListPage,
-    FeatureQuery,
     Histogram,
     IntervalOut,
     NeighbourOut,
@@ -26,121 +19,7 @@ from app.schemas.features import (
 )
 from app.schemas.saes import SaeRef
 
-_LIST_COLUMNS = 'index, "group", label, f1, frequency, max_activation'
-_SORT_COLUMNS = {"index": None, "f1": "f1", "frequency": "frequency"}
 VALUE_DECIMALS = 5
-
-
-# ---- list -------------------------------------------------------------------------------------
-
-
-def encode_cursor(sort: str, nulls: bool, value: float | None, index: int) -> str:
-    """An opaque token for the position after the row (value, index) in `sort` order."""
-    raw = json.dumps([sort, nulls, value, index], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[bool, float | None, int]:
-    """(in the NULL section, last value, last index) of a cursor made for `sort`; else 422."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, nulls, value, index = json.loads(raw)
-        valid = (
-            cursor_sort == sort
-            and isinstance(nulls, bool)
-            and isinstance(index, int)
-            and (value is None or isinstance(value, int | float))
-        )
-    except (binascii.Error, ValueError, TypeError):
-        valid = False
-    if not valid:
-        raise HTTPException(
-            status_code=422,
-            detail="The cursor is not valid for this order; start again from the first page.",
-        )
-    return nulls, value, index
-
-
-def _filter_clauses(query: FeatureQuery) -> list[str]:
-    clauses = ["sae_id = :sae_id"]
-    if query.q:
-        clauses.append("label_tsv @@ websearch_to_tsquery('english', :q)")
-    for name, column, operator in (
-        ("min_f1", "f1", ">="),
-        ("max_f1", "f1", "<="),
-        ("min_frequency", "frequency", ">="),
-        ("max_frequency", "frequency", "<="),
-    ):
-        if getattr(query, name) is not None:
-            clauses.append(f"{column} {operator} :{name}")
-    return clauses
-
-
-def _page_rows(
-    session: Session,
-    query: FeatureQuery,
-    params: dict[str, Any],
-    *,
-    nulls: bool,
-    after: tuple[float | None, int] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Up to `limit` rows after `after`, either among non-NULL sort values or among the NULLs."""
-    column = _SORT_COLUMNS[query.sort.lstrip("-")]
-    descending = query.sort.startswith("-")
-    clauses = _filter_clauses(query)
-    params = {**params, "limit": limit}
-    if column is None or nulls:
-        if column is not None:
-            clauses.append(f"{column} IS NULL")
-        if after is not None:
-            clauses.append("index > :after_index")
-            params["after_index"] = after[1]
-        order = "index"
-    else:
-        clauses.append(f"{column} IS NOT NULL")
-        direction = "DESC" if descending else "ASC"
-        if after is not None:
-            operator = "<" if descending else ">"
-            clauses.append(f"({column}, index) {operator} (:after_value, :after_index)")
-            params["after_value"], params["after_index"] = after
-        order = f"{column} {direction}, index {direction}"
-    where = " AND ".join(clauses)
-    sql = f"SELECT {_LIST_COLUMNS} FROM features WHERE {where} ORDER BY {order} LIMIT :limit"
-    return [dict(row) for row in session.execute(text(sql), params).mappings()]
-
-
-def list_features(session: Session, *, sae: SaeRef, query: FeatureQuery) -> FeatureListPage:
-    """One page of the SAE's features matching `query`, in its order, with a cursor to the next."""
-    params: dict[str, Any] = {
-        "sae_id": sae.id,
-        **query.model_dump(include={"q", "min_f1", "max_f1", "min_frequency", "max_frequency"}),
-    }
-    column = _SORT_COLUMNS[query.sort.lstrip("-")]
-    nulls, after = False, None
-    if query.cursor:
-        nulls, value, index = decode_cursor(query.cursor, query.sort)
-        after = (value, index)
-    wanted = query.limit + 1
-    rows = _page_rows(session, query, params, nulls=nulls, after=after, limit=wanted)
-    if column is not None and not nulls and len(rows) < wanted:
-        rows += _page_rows(session, query, params, nulls=True, after=None, limit=wanted - len(rows))
-    next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        last = rows[-1]
-        last_value = None if column is None else last[column]
-        next_cursor = encode_cursor(
-            query.sort, column is not None and last_value is None, last_value, last["index"]
-        )
-    count_sql = f"SELECT count(*) FROM features WHERE {' AND '.join(_filter_clauses(query))}"
-    count = session.execute(text(count_sql), params).scalar_one()
-    return FeatureListPage(
-        sae=sae,
-        data=[FeatureListItem.model_validate(row) for row in rows],
-        count=count,
-        next_cursor=next_cursor,
-    )
 
 
 # ---- one feature ------------------------------------------------------------------------------

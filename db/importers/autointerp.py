@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from db.aggregates import refresh_sae_aggregates
 from db.importers import ImporterError
 from db.importers.autointerp_columns import METRICS, SPLITS, ColumnMap, map_columns
 from db.labels import refresh_primary_labels
@@ -152,6 +153,7 @@ def import_autointerp(session: Session, path: Path, sae_slug: str) -> ImportRepo
     if rows.feature_ids:
         _upsert(session, rows, "csv:" + path.name, report)
     report.labels_changed = refresh_primary_labels(session, sae.id)
+    refresh_sae_aggregates(session, sae.id)
     logger.info("imported %d of %d rows from %s", report.imported, report.rows_read, path)
     return report
 

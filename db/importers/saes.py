@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from db.aggregates import refresh_sae_aggregates
 from db.importers import ImporterError
 from db.importers.binary_copy import Column, binary_copy, pack_rows
 from db.models import LanguageModel, Sae
@@ -141,6 +142,7 @@ def write_sae(
                 Column("float4[]", neighbour_cosines[start:stop]),
             ]
             copy.write(pack_rows(batch, stop - start))
+    refresh_sae_aggregates(session, sae.id)
     logger.info("wrote SAE %r with %d features", spec.slug, spec.d_sae)
     return sae.id
 

@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
+from db.aggregates import refresh_sae_aggregates
 from db.importers import ImporterError
 from db.importers.binary_copy import (
     Column,
@@ -142,6 +143,7 @@ def build_synthetic(session: Session, options: SyntheticOptions) -> SyntheticRep
         restore_foreign_keys(session, "examples", suspended)
     with report.timed("labels"):
         refresh_primary_labels(session, report.sae_id)
+        refresh_sae_aggregates(session, report.sae_id)
     return report
 
 

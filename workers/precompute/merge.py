@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from sqlalchemy import Engine
 
+from db.aggregates import refresh_sae_aggregates
 from sae.buckets import interval_buckets
 from sae.stats import FeatureStatistics, FeatureStatisticsResult
 from workers.precompute.config import example_window
@@ -221,6 +222,7 @@ def write_results(
         n_examples = replace_examples(
             connection, sae_id, corpus_id, example_rows(choices, stores, lengths, document_ids)
         )
+        refresh_sae_aggregates(connection, sae_id)
     log.info(
         "wrote %d documents, %d features, %d examples",
         len(document_ids),

@@ -96,3 +96,26 @@ def test_show_more_top_examples(page: Page, live_server: str, e2e_data) -> None:
     page.get_by_role("link", name="Show 5 more top activations").click()
     expect(examples).to_have_count(25)
     expect(page).to_have_url(f"{live_server}/saes/test-sae/features/2")
+
+
+def test_list_pages_back_and_forth_and_filters_frequency_in_percent(
+    page: Page, live_server: str
+) -> None:
+    page.goto(f"{live_server}/saes/test-sae/features?sort=-f1&limit=15")
+    count = page.locator(".result-count")
+    expect(count).to_contain_text("40 features match · page 1 of 3")
+    expect(page.get_by_role("link", name="← Previous page")).to_have_count(0)
+    first_rows = page.locator("#results tbody tr td:first-child").all_inner_texts()
+
+    page.get_by_role("link", name="Next page →").click()
+    expect(count).to_contain_text("page 2 of 3")
+    expect(page).to_have_url(re.compile(r"cursor="))
+    page.get_by_role("link", name="← Previous page").click()
+    expect(count).to_contain_text("page 1 of 3")
+    assert page.locator("#results tbody tr td:first-child").all_inner_texts() == first_rows
+
+    page.goto(f"{live_server}/saes/test-sae/features?sort=frequency")
+    page.get_by_label("Lowest frequency, in percent").fill("1")
+    expect(page).to_have_url(re.compile(r"min_frequency_pct=1"))
+    first_shown = page.locator("#results tbody tr").first.locator("td").nth(3)
+    expect(first_shown).to_have_text(re.compile(r"^1(\.\d+)?%$"))

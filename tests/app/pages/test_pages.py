@@ -47,15 +47,32 @@ def test_home(client: TestClient, seeded: SeededData) -> None:
     assert 'href="/saes/test-sae/features"' in html
 
 
+def test_home_without_saes_keeps_commands_for_administrators(client: TestClient) -> None:
+    html = client.get("/").text
+    assert "Ask whoever runs this explorer to import one." in html
+    admin = html[html.index("<details") : html.index("</details>")]
+    assert "maira-sae demo" in admin and html.count("maira-sae") == admin.count("maira-sae")
+
+
 def test_sae_overview(client: TestClient, seeded: SeededData) -> None:
     html, data = _page_and_twin(client, "/saes/test-sae")
     assert data["n_dead"] == 2
     assert f"ρ = {data['spearman_rho']:.3f}" in html
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 3
     assert re.search(r"<dt>Dead \(never active\)</dt><dd>2</dd>", html)
     for bin_ in data["f1_histogram"]:
         if bin_["count"]:
             assert f"{bin_['count']:,} features</title>" in html
+
+
+def test_sae_overview_draws_the_activation_density(client: TestClient, seeded: SeededData) -> None:
+    html, data = _page_and_twin(client, "/saes/test-sae")
+    bins = data["density_histogram"]
+    assert sum(b["count"] for b in bins) == data["n_live"] == seeded.d_sae - len(seeded.dead)
+    chart = html[html.index('id="activation-density-chart-desc"') :].split("</svg>")[0]
+    drawn = [int(n.replace(",", "")) for n in re.findall(r": ([\d,]+) features</title>", chart)]
+    assert drawn == [b["count"] for b in bins]
+    assert ">10⁻³<" in chart and ">10⁻²<" in chart  # decade ticks of the log10 axis
 
 
 def test_sae_overview_without_scores_says_so_instead_of_empty_charts(
@@ -66,9 +83,15 @@ def test_sae_overview_without_scores_says_so_instead_of_empty_charts(
         make_feature(session, sae, index, label=f"keywords: word {index}")
     html, data = _page_and_twin(client, "/saes/unscored")
     assert data["n_scored"] == 0
-    assert "<svg" not in html
-    assert "No label of this SAE has a detection score yet" in html
-    assert "maira-sae import-autointerp CSV --sae unscored" in html
+    assert data["n_f1_above_075"] is None and data["n_f1_below_05"] is None
+    assert re.search(r'<dt>F1 above 0.75</dt><dd class="f1-above">–</dd>', html)
+    assert re.search(r'<dt>F1 below 0.5</dt><dd class="f1-below">–', html)
+    assert html.count("<svg") == 1  # activation density only: no F1 charts without scores
+    assert "None of this SAE's labels has been tested yet" in html
+    # The command line is only in the note for administrators, collapsed by default.
+    admin = html[html.index("<details") : html.index("</details>")]
+    assert "maira-sae import-autointerp CSV --sae unscored" in admin
+    assert html.count("maira-sae") == admin.count("maira-sae")
 
 
 def test_feature_list(client: TestClient, seeded: SeededData) -> None:

@@ -9,6 +9,7 @@ import torch
 from sqlalchemy import text
 
 from db.settings import get_settings
+from tests.support.aggregates import assert_aggregates_current
 from workers.demo import DEMO_SAE, build_demo, demo_present
 from workers.precompute.keywords import PROVENANCE, SOURCE_KEY
 
@@ -57,3 +58,9 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         source == "heuristic" and provenance == PROVENANCE for source, provenance, *_ in labels
     )
     assert all(text_.startswith("keywords: ") and label == text_ for *_, text_, label in labels)
+    with engine.connect() as connection:
+        sae_id = connection.execute(
+            text("SELECT id FROM saes WHERE slug = :slug"), {"slug": DEMO_SAE}
+        ).scalar_one()
+        stored = assert_aggregates_current(connection, sae_id)
+    assert stored["n_explained"] == len(labels) and stored["n_live"] == stats[1]

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from sae import load_sae
 from sae.stats import log_edges
+from tests.support.aggregates import assert_aggregates_current
 from workers.corpus import read_reports
 from workers.precompute.config import PrecomputeConfig, example_window
 from workers.precompute.pipeline import run_precompute
@@ -161,6 +162,10 @@ def test_rerun_replaces_results_without_duplicates(
         ).all()
     assert len(run) == 1 and run[0][0] == "done" and run[0][1] == 30 and run[0][3] is not None
     assert not any((tmp_path / "precompute").glob("*/shard-*")), "state is removed after merge"
+    with database.connect() as connection:
+        sae_id = connection.execute(text("SELECT id FROM saes WHERE slug = 'random'")).scalar_one()
+        stored = assert_aggregates_current(connection, sae_id)
+    assert stored["n_with_statistics"] == len(first_features)
 
 
 def test_two_shards_and_merge_equal_one_pass(
