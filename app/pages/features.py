@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import itertools
+import json
+from typing import Any, Literal, NamedTuple
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
@@ -12,10 +14,13 @@ from starlette.responses import HTMLResponse
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
 from app.errors import describe_error
 from app.pages.charts import Chart, histogram
+from app.paths import ReportPath
 from app.schemas.features import ExampleOut, FeatureDetail, FeatureQuery
 from app.schemas.saes import SaeRef
 from app.services.features import get_feature, list_features
+from app.services.reports import feature_report, unknown_report
 from app.templating import path_for, render, render_block
+from db.words import word_starts
 
 router = APIRouter()
 
@@ -94,25 +99,92 @@ def activation_chart(feature: FeatureDetail) -> Chart | None:
     )
 
 
-# (text, value, alpha): a run of inactive tokens (value and alpha None) or one active token with
-# its value and highlight strength. Plain tuples: a page builds about a thousand of them.
-Segment = tuple[str, str | None, str | None]
+class Word(NamedTuple):
+    """One shown word, or a run of plain words, with how to shade it when the feature is active."""
+
+    text: str
+    offset: int
+    """Position of its first token among the tokens shown."""
+    value: str | None = None
+    """Strongest piece's value (3 significant digits); None for a run of plain words."""
+    alpha: str | None = None
+    """Highlight strength, strongest piece / scale (<= 1)."""
+    tip: str | None = None
+    """The word's pieces and their values, for hover and focus."""
+    sampled: bool = False
+    """The word holds the token the example was chosen for."""
+    known: bool = True
+    """False for a run of words whose values were not stored (report page)."""
+    stop: bool = False
+    """The one word of its snippet reached by Tab (the others by arrow keys)."""
 
 
-def highlight(example: ExampleOut, scale: float) -> list[Segment]:
-    """The example as segments: inactive tokens merged, active ones with value / scale (<= 1)."""
-    tokens, values = example.tokens, example.values
-    segments: list[Segment] = []
-    start = 0
-    for position in [i for i, value in enumerate(values) if value > 0]:
-        if position > start:
-            segments.append(("".join(tokens[start:position]), None, None))
-        value = values[position]
-        segments.append((tokens[position], f"{value:.3g}", f"{min(value / scale, 1.0):.2f}"))
-        start = position + 1
-    if start < len(tokens):
-        segments.append(("".join(tokens[start:]), None, None))
-    return segments
+def _piece_values(pieces: list[str], values: list[float | None]) -> str:
+    return " · ".join(
+        f"{json.dumps(piece)} {'unknown' if value is None else f'{value:.3g}'}"
+        for piece, value in zip(pieces, values, strict=True)
+    )
+
+
+def _plain(shown: list[Word], text: str, offset: int, known: bool) -> None:
+    """Append plain text, merging it into the run before when that run is alike."""
+    if not text:
+        return
+    if shown and shown[-1].value is None and shown[-1].known == known:
+        shown[-1] = shown[-1]._replace(text=shown[-1].text + text)
+    else:
+        shown.append(Word(text, offset, known=known))
+
+
+def words(
+    tokens: list[str],
+    values: list[float | None],
+    starts: list[int],
+    scale: float,
+    sampled: frozenset[int] = frozenset(),
+) -> list[Word]:
+    """The tokens as words (word pieces joined), each active word shaded by its strongest piece.
+
+    Consecutive inactive words (value 0) merge into one plain run, and so do words with unknown
+    values (None); a word holding a `sampled` offset is always its own entry. A word's leading
+    space stays outside its highlight.
+    """
+    shown: list[Word] = []
+    bounds = [*starts, len(tokens)]
+    for first, last in itertools.pairwise(bounds):
+        pieces, piece_values = tokens[first:last], values[first:last]
+        text = "".join(pieces)
+        known = [value for value in piece_values if value is not None]
+        peak = max(known, default=None)
+        holds_sampled = any(first <= offset < last for offset in sampled)
+        if peak is None or (peak <= 0 and not holds_sampled):
+            _plain(shown, text, first, bool(known))
+            continue
+        body = text.lstrip() or text
+        _plain(shown, text[: len(text) - len(body)], first, True)
+        tip = f"{json.dumps(body)}: {peak:.3g}"
+        if len(pieces) > 1:
+            tip += f" (strongest piece; {_piece_values(pieces, piece_values)})"
+        if holds_sampled:
+            tip += " · sampled token"
+        alpha = f"{min(peak / scale, 1.0):.2f}" if scale > 0 else "0"
+        shown.append(Word(body, first, f"{peak:.3g}", alpha, tip, holds_sampled))
+    active = [i for i, word in enumerate(shown) if word.value is not None]
+    if active:
+        stop = next((i for i in active if shown[i].sampled), active[0])
+        shown[stop] = shown[stop]._replace(stop=True)
+    return shown
+
+
+def example_words(example: ExampleOut, scale: float) -> list[Word]:
+    """An example's words, its sampled token's word marked."""
+    return words(
+        example.tokens,
+        example.values,
+        word_starts(example.tokens),
+        scale,
+        frozenset({example.sampled_offset}),
+    )
 
 
 def highlight_scale(feature: FeatureDetail) -> float:
@@ -143,12 +215,34 @@ async def feature_page(
         "feature": feature,
         "activation_chart": activation_chart(feature),
         "scale": scale,
-        "top_examples": [(e, highlight(e, scale)) for e in feature.top_examples[:shown]],
+        "top_examples": [(e, example_words(e, scale)) for e in feature.top_examples[:shown]],
         "hidden_top": max(0, len(feature.top_examples) - shown),
         "intervals": [
-            (interval, [(e, highlight(e, scale)) for e in interval.examples])
+            (interval, [(e, example_words(e, scale)) for e in interval.examples])
             for interval in feature.intervals
         ],
     }
     json_url = path_for(request, "api_feature", sae=sae.slug, index=index)
     return render(request, "feature.html", context, json_url=json_url)
+
+
+@router.get("/saes/{sae}/features/{index}/reports/{document:path}", name="feature_report_page")
+async def feature_report_page(
+    request: Request, sae: SaeDep, index: FeatureIndexDep, document: ReportPath, session: SessionDep
+) -> HTMLResponse:
+    """A whole report with the feature's values where its stored example windows know them."""
+    report = await run_in_threadpool(
+        feature_report, session, sae=sae, index=index, document=document
+    )
+    if report is None:
+        raise HTTPException(status_code=404, detail=unknown_report(sae, index, document))
+    sampled = frozenset(span.sampled_position for span in report.known)
+    context = {
+        "sae": sae,
+        "report": report,
+        "words": words(
+            report.tokens, report.values, report.word_starts, report.max_value or 1.0, sampled
+        ),
+    }
+    json_url = path_for(request, "api_feature_report", sae=sae.slug, index=index, document=document)
+    return render(request, "feature_report.html", context, json_url=json_url)
