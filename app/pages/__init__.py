@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.pages import encode, features, jobs, saes, search, steer
+from app.pages import docs, encode, features, jobs, saes, search, steer
 
 router = APIRouter(include_in_schema=False)
 router.include_router(saes.router)
@@ -14,3 +14,4 @@ router.include_router(jobs.router)
 # Other areas add their page routers below (e.g. jobs, encode, steer).
 router.include_router(encode.router)
 router.include_router(steer.router)
+router.include_router(docs.router)
