@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default=None)
     demo.add_argument("--port", type=int, default=None)
     demo.add_argument("--rebuild", action="store_true", help="rebuild the demo dataset")
+    demo.add_argument(
+        "--limit", type=_positive_int, help="use only the first N reports (a quick, small demo)"
+    )
+    demo.add_argument("--steps", type=_positive_int, help="SAE training steps (default 1000)")
     demo.set_defaults(command_key="demo")
 
     serve = commands.add_parser("serve", help="serve the web application and JSON API")
