@@ -102,8 +102,19 @@
   document.addEventListener("mouseout", onLeave);
   document.addEventListener("focusout", onLeave);
 
+  // A link to a word of a report (#t123) focuses that word, which shows its values.
+  function focusLinkedWord() {
+    var word = location.hash && document.getElementById(location.hash.slice(1));
+    if (!word || !word.matches(".tok[data-v]")) { return; }
+    var current = word.closest("[data-roving]").querySelector('.tok[tabindex="0"]');
+    if (current) { current.tabIndex = -1; }
+    word.tabIndex = 0;
+    word.focus();
+  }
+
   // Let htmx swap 422 answers too: they carry the explained form errors.
   document.addEventListener("DOMContentLoaded", function () {
+    focusLinkedWord();
     if (window.htmx) {
       window.htmx.config.responseHandling = [
         { code: "204", swap: false },

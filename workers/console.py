@@ -20,8 +20,13 @@ def say(message: str) -> None:
     sys.stdout.flush()
 
 
+def _not_a_python_warning(record: logging.LogRecord) -> bool:
+    return record.name != "py.warnings"
+
+
 def log_to_file(path: Path) -> Path:
-    """Send every log record to `path` (appended); only warnings and errors reach the terminal."""
+    """Send every log record and Python warning to `path` (appended); only warnings and errors
+    logged by the code itself also reach the terminal."""
     path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     for handler in root.handlers[:]:
@@ -31,10 +36,12 @@ def log_to_file(path: Path) -> Path:
     to_file.setFormatter(logging.Formatter(LOG_FORMAT))
     to_terminal = logging.StreamHandler(sys.stderr)
     to_terminal.setLevel(logging.WARNING)
+    to_terminal.addFilter(_not_a_python_warning)
     to_terminal.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(to_file)
     root.addHandler(to_terminal)
     root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
     return path
 
 

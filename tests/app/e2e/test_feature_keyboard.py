@@ -57,6 +57,8 @@ def test_arrow_keys_move_between_words_and_snippets(page: Page, live_server: str
     expect(page.locator("h1")).to_have_text("Report report-3")
     expect(page.locator(".report .unknown").first).to_have_text("Findings:")
     expect(page.locator("#t5")).to_contain_text("displaced")
+    expect(page.locator("#t5")).to_be_focused()  # the linked word, its values shown
+    expect(tip).to_contain_text('"displaced": 0.9')
 
 
 def test_arrow_down_moves_to_the_next_snippet(page: Page, live_server: str) -> None:
