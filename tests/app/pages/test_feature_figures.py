@@ -119,6 +119,10 @@ def _stored(session: Session, sae: str, index: int) -> tuple[dict, list[dict]]:
     return dict(feature), [dict(example) for example in examples]
 
 
+def _all(root: Element) -> list[Element]:
+    return [root] + [element for child in root.children for element in _all(child)]
+
+
 def _by_id(root: Element, element_id: str) -> list[Element]:
     found = [root] if root.attrs.get("id") == element_id else []
     for child in root.children:
@@ -290,6 +294,8 @@ def test_report_page_shows_the_whole_report_and_what_is_known(
     assert {s["sampled_position"] for s in data["known"]} == {11, 5}
     assert data["corpus"] == f"{seeded.sae_slug}-reports" and data["label"] == "pulmonary edema"
 
+    (twin,) = [e for e in _all(tree.root) if e.tag == "link" and e.attrs.get("rel") == "alternate"]
+    assert twin.attrs["href"] == "/api/v1" + path
     (report,) = tree.root.find("tokens")
     assert tree.seen(report) == "".join(PIECES)
     assert [tree.seen(u) for u in report.find("unknown")] == ["Findings:", "."]
