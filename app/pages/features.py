@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any, Literal, NamedTuple
 
 from fastapi import APIRouter, HTTPException, Request
@@ -119,21 +118,16 @@ class Word(NamedTuple):
     """The one word of its snippet reached by Tab (the others by arrow keys)."""
 
 
-def _piece_values(pieces: list[str], values: list[float | None]) -> str:
-    return " · ".join(
-        f"{json.dumps(piece)} {'unknown' if value is None else f'{value:.3g}'}"
-        for piece, value in zip(pieces, values, strict=True)
-    )
-
-
-def _plain(shown: list[Word], text: str, offset: int, known: bool) -> None:
-    """Append plain text, merging it into the run before when that run is alike."""
-    if not text:
-        return
-    if shown and shown[-1].value is None and shown[-1].known == known:
-        shown[-1] = shown[-1]._replace(text=shown[-1].text + text)
-    else:
-        shown.append(Word(text, offset, known=known))
+def _tip(word: str, peak: float, pieces: list[str], values: list[float | None]) -> str:
+    """“evidence” 0.0706 (strongest piece; “evide” 0.0128 · “nce” 0.0706)."""
+    tip = f"“{word}”: {peak:.3g}"
+    if len(pieces) > 1:
+        parts = " · ".join(
+            f"“{piece}” {'unknown' if value is None else f'{value:.3g}'}"
+            for piece, value in zip(pieces, values, strict=True)
+        )
+        tip += f" (strongest piece; {parts})"
+    return tip
 
 
 def words(
@@ -150,25 +144,46 @@ def words(
     space stays outside its highlight.
     """
     shown: list[Word] = []
+    run: list[str] = []  # the plain run being gathered
+    run_known, run_offset = True, 0
+
+    def end_run() -> None:
+        if run:
+            shown.append(Word("".join(run), run_offset, known=run_known))
+            run.clear()
+
     bounds = [*starts, len(tokens)]
     for first, last in itertools.pairwise(bounds):
-        pieces, piece_values = tokens[first:last], values[first:last]
-        text = "".join(pieces)
-        known = [value for value in piece_values if value is not None]
-        peak = max(known, default=None)
-        holds_sampled = any(first <= offset < last for offset in sampled)
+        piece_values = values[first:last]
+        if last - first == 1:
+            peak = piece_values[0]
+        else:
+            peak = max((v for v in piece_values if v is not None), default=None)
+        holds_sampled = bool(sampled) and any(first <= offset < last for offset in sampled)
         if peak is None or (peak <= 0 and not holds_sampled):
-            _plain(shown, text, first, bool(known))
+            known = peak is not None
+            if run and known != run_known:
+                end_run()
+            if not run:
+                run_known, run_offset = known, first
+            run.extend(tokens[first:last])
             continue
+        pieces = tokens[first:last]
+        text = "".join(pieces)
         body = text.lstrip() or text
-        _plain(shown, text[: len(text) - len(body)], first, True)
-        tip = f"{json.dumps(body)}: {peak:.3g}"
-        if len(pieces) > 1:
-            tip += f" (strongest piece; {_piece_values(pieces, piece_values)})"
+        if len(body) < len(text):
+            if run and not run_known:
+                end_run()
+            if not run:
+                run_known, run_offset = True, first
+            run.append(text[: len(text) - len(body)])
+        end_run()
+        tip = _tip(body, peak, pieces, piece_values)
         if holds_sampled:
             tip += " · sampled token"
         alpha = f"{min(peak / scale, 1.0):.2f}" if scale > 0 else "0"
         shown.append(Word(body, first, f"{peak:.3g}", alpha, tip, holds_sampled))
+    end_run()
     active = [i for i, word in enumerate(shown) if word.value is not None]
     if active:
         stop = next((i for i in active if shown[i].sampled), active[0])

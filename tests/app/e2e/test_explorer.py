@@ -36,7 +36,7 @@ def test_filter_the_list_and_open_a_feature(page: Page, live_server: str) -> Non
     strongest.hover()
     tip = page.locator("#token-tip")
     expect(tip).to_be_visible()
-    expect(tip).to_contain_text('"<script>alert(1)</script>": 2')
+    expect(tip).to_contain_text("“<script>alert(1)</script>”: 2")
     assert dialogs == []
 
 
@@ -53,7 +53,7 @@ def test_token_value_on_keyboard_focus(page: Page, live_server: str) -> None:
     expect(token).to_contain_text("left")
     token.focus()
     expect(page.locator("#token-tip")).to_be_visible()
-    expect(page.locator("#token-tip")).to_contain_text('"left": 4.5')
+    expect(page.locator("#token-tip")).to_contain_text("“left”: 4.5")
     page.keyboard.press("Escape")
     expect(page.locator("#token-tip")).to_be_hidden()
 

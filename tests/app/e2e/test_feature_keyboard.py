@@ -35,12 +35,12 @@ def test_arrow_keys_move_between_words_and_snippets(page: Page, live_server: str
     expect(first).to_be_focused()
     assert tabs <= MAX_TABS
     tip = page.locator("#token-tip")
-    expect(tip).to_contain_text('"fracture": 2')
+    expect(tip).to_contain_text("“fracture”: 2")
 
     page.keyboard.press("ArrowLeft")  # the previous highlighted word, not the previous feature
     displaced = page.locator("#top-examples .tok", has_text="displaced")
     expect(displaced).to_be_focused()
-    expect(tip).to_contain_text('"p" 0.9')
+    expect(tip).to_contain_text("“p” 0.9")
     assert displaced.get_attribute("tabindex") == "0"
     assert first.get_attribute("tabindex") == "-1"
     expect(page).to_have_url(f"{live_server}/saes/test-sae/features/3")
@@ -58,7 +58,7 @@ def test_arrow_keys_move_between_words_and_snippets(page: Page, live_server: str
     expect(page.locator(".report .unknown").first).to_have_text("Findings:")
     expect(page.locator("#t5")).to_contain_text("displaced")
     expect(page.locator("#t5")).to_be_focused()  # the linked word, its values shown
-    expect(tip).to_contain_text('"displaced": 0.9')
+    expect(tip).to_contain_text("“displaced”: 0.9")
 
 
 def test_arrow_down_moves_to_the_next_snippet(page: Page, live_server: str) -> None:

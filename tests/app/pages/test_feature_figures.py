@@ -271,7 +271,7 @@ def test_word_pieces_show_as_words_cut_at_word_boundaries(
     (marked,) = element.find("sampled")
     assert tree.seen(marked) == "displaced" and marked.attrs["data-v"] == "0.9"
     assert marked.attrs["data-tip"] == (
-        '"displaced": 0.9 (strongest piece; " dis" 0.2 · "p" 0.9 · "la" 0.1 · "c" 0 · "ed" 0)'
+        "“displaced”: 0.9 (strongest piece; “ dis” 0.2 · “p” 0.9 · “la” 0.1 · “c” 0 · “ed” 0)"
         " · sampled token"
     )
     assert "volum" not in tree.seen(tree.root.find("tokens")[0])

@@ -124,10 +124,10 @@ def test_feature_page(client: TestClient, seeded: SeededData) -> None:
     assert 'rel="prev"' not in html
     # the strongest word: full highlight, marked as the sampled token, its value for the tooltip
     assert (
-        '<span class="tok sampled" tabindex="0" data-v="4.5" data-tip="&#34;left&#34;: 4.5 · '
+        '<span class="tok sampled" tabindex="0" data-v="4.5" data-tip="“left”: 4.5 · '
         'sampled token" aria-describedby="token-tip" style="--a:1.00">left<span' in html
     )
-    assert 'data-v="1.5" data-tip="&#34;pleural&#34;: 1.5"' in html
+    assert 'data-v="1.5" data-tip="“pleural”: 1.5"' in html
     assert 'style="--a:0.33">pleural</span>' in html
     assert "Interval 0.5–1.5" in html and "(contains 25% of active tokens)" in html
     assert "Held-out" in html and "Train" in html
