@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -20,25 +22,38 @@ def start_embedded_postgres(home: Path) -> str:
     return uri.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def embedded_postgres_running(home: Path) -> bool:
-    """True when the private server under `home/postgres` has a live postmaster."""
-    pid_file = home / "postgres" / "postmaster.pid"
+def _postmaster_pid(home: Path) -> int | None:
+    """The pid of the live postmaster serving `home/postgres`, or None."""
     try:
-        pid = int(pid_file.read_text().split()[0])
+        pid = int((home / "postgres" / "postmaster.pid").read_text().split()[0])
         os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+def embedded_postgres_running(home: Path) -> bool:
+    """True when the private server under `home/postgres` has a live postmaster."""
+    return _postmaster_pid(home) is not None
+
+
+def stop_embedded_postgres(home: Path, timeout_s: float = 30.0) -> bool:
+    """Stop the private server under `home/postgres`; False if none was running.
+
+    A signal to the postmaster (SIGINT: PostgreSQL's fast shutdown) rather than `pg_ctl stop`,
+    which would have to run as pgserver's own user and reach the data folder as that user;
+    SIGQUIT (immediate shutdown) follows if it has not exited after `timeout_s`.
+    """
+    pid = _postmaster_pid(home)
+    if pid is None:
         return False
-    return True
-
-
-def stop_embedded_postgres(home: Path) -> bool:
-    """Stop the private server under `home/postgres` (fast shutdown); False if none was running."""
-    import pgserver
-
-    if not embedded_postgres_running(home):
-        return False
-    # pgserver runs the server as its own `pgserver` user when we are root; pg_ctl must match.
-    user = "pgserver" if os.geteuid() == 0 else None
-    pgserver.pg_ctl(["-m", "fast", "-w", "stop"], pgdata=(home / "postgres").resolve(), user=user)
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    while _postmaster_pid(home) == pid:
+        if time.monotonic() > deadline:
+            log.warning("embedded PostgreSQL %d ignored a fast shutdown; stopping it now", pid)
+            os.kill(pid, signal.SIGQUIT)
+            break
+        time.sleep(0.1)
     log.info("embedded PostgreSQL under %s stopped", home)
     return True

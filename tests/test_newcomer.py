@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -72,8 +74,10 @@ def _demo_command() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    base = tmp_path_factory.mktemp("newcomer")
+def demo() -> Iterator[Demo]:
+    # Not under pytest's own temporary folder: a concurrent pytest session may make that private
+    # again while the embedded server (run as pgserver's own user when we are root) needs it.
+    base = Path(tempfile.mkdtemp(prefix="maira-newcomer-"))
     clone = base / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     home = base / "home"
@@ -117,6 +121,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             process.wait()
         for leftover in _postgres_processes(home / "postgres"):
             leftover.kill()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_the_demo_serves_its_first_feature_page_quietly(demo: Demo) -> None:

@@ -301,6 +301,14 @@ def serve(host: str, port: int) -> None:
     server.run()
 
 
+def _stop_database(home: Path) -> None:
+    try:
+        if stop_embedded_postgres(home):
+            say("stopped the embedded PostgreSQL")
+    except OSError as error:
+        say(f"could not stop the embedded PostgreSQL under {home / 'postgres'}: {error}")
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM unwinds like Ctrl+C, so the worker and the embedded database are stopped."""
     raise SystemExit(128 + signum)
@@ -353,6 +361,6 @@ def command(args: argparse.Namespace) -> int:
     finally:
         if worker is not None:
             stop_worker(worker)
-        if started_database and stop_embedded_postgres(settings.home):
-            say("stopped the embedded PostgreSQL")
+        if started_database:
+            _stop_database(settings.home)
     return 0
