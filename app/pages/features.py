@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
@@ -259,5 +260,7 @@ async def feature_report_page(
             report.tokens, report.values, report.word_starts, report.max_value or 1.0, sampled
         ),
     }
-    json_url = path_for(request, "api_feature_report", sae=sae.slug, index=index, document=document)
+    json_url = path_for(
+        request, "api_feature_report", sae=sae.slug, index=index, document=quote(document)
+    )
     return render(request, "feature_report.html", context, json_url=json_url)

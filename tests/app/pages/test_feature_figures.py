@@ -14,11 +14,18 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.templating import format_number, format_percent
-from tests.support.factories import PIECE_VALUES, PIECES, SeededData
+from db.models import Corpus, Feature
+from tests.support.factories import (
+    PIECE_VALUES,
+    PIECES,
+    SeededData,
+    make_document,
+    make_example,
+)
 
 VOID = {"br", "img", "input", "meta", "link", "hr", "source", "col", "wbr"}
 
@@ -334,3 +341,20 @@ def test_unknown_reports_are_404(client: TestClient, seeded: SeededData, path: s
         response = client.get(url)
         assert response.status_code == 404, url
     assert "detail" in client.get("/api/v1" + path).json()
+
+
+def test_report_ids_with_url_characters_round_trip(
+    client: TestClient, session: Session, seeded: SeededData
+) -> None:
+    feature = session.scalars(select(Feature).where(Feature.index == seeded.pieces_feature)).one()
+    corpus = session.scalars(select(Corpus)).first()
+    document = make_document(session, corpus, "CXR 12/b#3?x=1&y", [" No", " effusion", "."])
+    make_example(session, feature, document, start=0, values=[0.0, 1.5, 0.0])
+    session.flush()
+    page = Tree(client.get(f"/saes/{seeded.sae_slug}/features/{seeded.pieces_feature}").text)
+    (link,) = [a for a in page.root.find("example-doc") if "CXR" in a.attrs["href"]]
+    report = client.get(link.attrs["href"].split("#")[0])
+    assert report.status_code == 200
+    assert "Report CXR 12/b#3?x=1&amp;y" in report.text
+    twin = client.get(report.headers["link"].split(">")[0].lstrip("<"))
+    assert twin.status_code == 200 and twin.json()["document"] == "CXR 12/b#3?x=1&y"
