@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default=None)
     demo.add_argument("--port", type=int, default=None)
     demo.add_argument("--rebuild", action="store_true", help="rebuild the demo dataset")
+    demo.add_argument(
+        "--limit", type=_positive_int, help="use only the first N reports (a quick, small demo)"
+    )
+    demo.add_argument("--steps", type=_positive_int, help="SAE training steps (default 1000)")
     demo.set_defaults(command_key="demo")
 
     serve = commands.add_parser("serve", help="serve the web application and JSON API")
@@ -133,12 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `maira-sae`; returns the process exit status."""
     args = build_parser().parse_args(argv)
+    module_name, function_name = COMMANDS[args.command_key].split(":")
+    # Imported before logging is set up, so that what libraries log on import (alembic lists its
+    # plugins) does not reach the terminal.
+    handler = getattr(importlib.import_module(module_name), function_name)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    module_name, function_name = COMMANDS[args.command_key].split(":")
-    handler = getattr(importlib.import_module(module_name), function_name)
     return int(handler(args) or 0)
 
 

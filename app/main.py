@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Sparse autoencoder features of MAIRA-2's layer-15 residual stream.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # app/pages/docs.py serves /docs from local files
+        redoc_url=None,
     )
     app.state.settings = settings or get_settings()
     app.state.templates = make_templates(STATIC_DIR)

@@ -75,7 +75,8 @@ def format_percent(value: float | None, digits: int = 3) -> str:
 
 
 def make_templates(static_dir: Path) -> Jinja2Templates:
-    """The template renderer; htmx comes from /static when vendored, else from a CDN."""
+    """The template renderer; htmx comes from /static when vendored, else from a CDN, and
+    Swagger UI only from /static (the docs page says when it is missing)."""
     templates = Jinja2Templates(directory=TEMPLATES_DIR)
     env = templates.env
     env.autoescape = True
@@ -85,6 +86,7 @@ def make_templates(static_dir: Path) -> Jinja2Templates:
     env.globals["with_query"] = with_query
     env.globals["htmx_local"] = (static_dir / "htmx.min.js").is_file()
     env.globals["htmx_cdn"] = HTMX_CDN
+    env.globals["swagger_local"] = (static_dir / "swagger" / "swagger-ui-bundle.js").is_file()
     env.filters["num"] = format_number
     env.filters["pct"] = format_percent
     return templates

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian machine with Python 3.11: the virtual environment, htmx in
-# static/, and (with --test) Chromium for the browser tests and a reachable PostgreSQL.
+# static/, Swagger UI in static/swagger/, and (with --test) Chromium for the browser tests and a reachable PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,16 +43,26 @@ if [[ ! -s static/htmx.min.js ]]; then
     rm -rf "$tmp"
 fi
 
+# 3. Swagger UI for /docs from the npm package swagger-ui-dist, not committed either.
+if [[ ! -s static/swagger/swagger-ui-bundle.js || ! -s static/swagger/swagger-ui.css ]]; then
+    command -v npm >/dev/null || apt_install npm
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "swagger-ui-dist@^5" >/dev/null && tar xzf swagger-ui-dist-*.tgz)
+    mkdir -p static/swagger
+    cp "$tmp"/package/{swagger-ui-bundle.js,swagger-ui.css,LICENSE} static/swagger/
+    rm -rf "$tmp"
+fi
+
 if [[ $want_test -eq 1 ]]; then
-    # 3. Debian's Chromium for Playwright (never `playwright install`).
+    # 4. Debian's Chromium for Playwright (never `playwright install`).
     command -v chromium >/dev/null || apt_install chromium
 
-    # 4. A validator for docker-compose.yml: the compose plugin when present, else Debian's
+    # 5. A validator for docker-compose.yml: the compose plugin when present, else Debian's
     #    docker-compose (no Docker engine is needed for `config`).
     docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null \
         || apt_install docker-compose
 
-    # 5. A PostgreSQL server on 127.0.0.1:5432 with trust auth and a `test` database. The tests
+    # 6. A PostgreSQL server on 127.0.0.1:5432 with trust auth and a `test` database. The tests
     #    fall back to an embedded server when none answers, so this is best effort.
     if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
         version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)

@@ -17,18 +17,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+import uvicorn
 from sqlalchemy import Engine, text
 
 from db.aggregates import refresh_sae_aggregates
+from db.embedded import embedded_postgres_running, stop_embedded_postgres
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.labels import refresh_primary_labels
 from db.migrate import upgrade
-from db.settings import Settings, get_settings
+from db.settings import get_settings
+from workers.console import log_to_file, say, stage
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +80,13 @@ def demo_present(engine: Engine) -> bool:
         )
 
 
-def capture_corpus(build: DemoBuild, reports_csv: Path, limit: int | None) -> tuple[Path, Path]:
-    """One pass of the tiny model over the corpus: (replay folder, activation dataset folder)."""
+def capture_corpus(
+    build: DemoBuild, reports_csv: Path, limit: int | None, total: int | None = None
+) -> tuple[Path, Path]:
+    """One pass of the tiny model over the corpus: (replay folder, activation dataset folder).
+
+    `total` (reports, when known) sizes the progress bar.
+    """
     import shutil
 
     from sae.activation_shards import ActivationShardWriter
@@ -92,12 +101,16 @@ def capture_corpus(build: DemoBuild, reports_csv: Path, limit: int | None) -> tu
     recorder = ReplayWriter(replay)
     reports = iter(read_reports(reports_csv, limit=limit))
     meta = {"lm_name": "maira-2-tiny", "layer": 15, "reports": str(reports_csv)}
-    with ActivationShardWriter(activations, source.runner.d_model, meta, dtype="float32") as sink:
+    with (
+        ActivationShardWriter(activations, source.runner.d_model, meta, dtype="float32") as sink,
+        stage("capture", total, "report") as bar,
+    ):
         while batch := list(islice(reports, CAPTURE_BATCH * 4)):
             for report, captured in zip(batch, source.capture(batch), strict=True):
                 recorder.add(report, captured)
                 if captured.activations.shape[0]:
                     sink.add(captured.activations)
+            bar.update(len(batch))
     recorder.close()
     return replay, activations
 
@@ -106,7 +119,13 @@ def train_demo_sae(build: DemoBuild, activations: Path, steps: int) -> Path:
     """Train the demo SAE on the recorded activations and save it under home/saes/demo."""
     from sae import save_sae
     from sae.activation_shards import iter_activation_batches, read_meta
-    from sae.train import TrainConfig, estimate_norm_factor, library_config, train_sae
+    from sae.train import (
+        StepMetrics,
+        TrainConfig,
+        estimate_norm_factor,
+        library_config,
+        train_sae,
+    )
     from workers.training import endless_batches
 
     meta = read_meta(activations)
@@ -122,7 +141,16 @@ def train_demo_sae(build: DemoBuild, activations: Path, steps: int) -> Path:
         lm_name="maira-2-tiny",
     )
     norm_factor = estimate_norm_factor(iter_activation_batches(activations, batch_size))
-    result = train_sae(endless_batches(activations, batch_size, 0), config, norm_factor)
+    with stage("train", steps, "step") as bar:
+
+        def on_step(step: int, metrics: StepMetrics) -> None:
+            bar.update(1)
+            if step % 50 == 0 or step == steps - 1:
+                bar.set_postfix(fvu=f"{metrics.fvu:.3f}", refresh=False)
+
+        result = train_sae(
+            endless_batches(activations, batch_size, 0), config, norm_factor, on_step=on_step
+        )
     buffer = {"activations": str(activations), "n_tokens": meta["n_tokens"]}
     save_sae(result.sae, build.sae_folder, library_config(config, result.sae, norm_factor, buffer))
     log.info("demo SAE: final FVU %.3f, threshold %.4g", result.metrics.fvu, result.sae.threshold)
@@ -145,16 +173,34 @@ def import_demo_sae(sae_folder: Path) -> None:
 
 
 def precompute_and_label(
-    engine: Engine, build: DemoBuild, reports_csv: Path, limit: int | None, replay: Path
+    engine: Engine,
+    build: DemoBuild,
+    reports_csv: Path,
+    limit: int | None,
+    replay: Path,
+    total: int | None = None,
 ) -> None:
     from workers.precompute.config import PrecomputeConfig
     from workers.precompute.keywords import keyword_labels, write_keyword_labels
     from workers.precompute.pipeline import find_sae, run_precompute
     from workers.precompute.sources import ReplaySource
+    from workers.precompute.state import Progress
 
     config = PrecomputeConfig(reports=reports_csv.resolve(), limit=limit, batch_size=128)
     started = time.monotonic()
-    run_precompute(engine, config, DEMO_SAE, build.home, source=ReplaySource(replay))
+    with stage("dashboards", total, "report") as bar:
+
+        def on_checkpoint(shard: int, progress: Progress) -> None:
+            bar.update(progress.documents - bar.n)
+
+        run_precompute(
+            engine,
+            config,
+            DEMO_SAE,
+            build.home,
+            source=ReplaySource(replay),
+            on_checkpoint=on_checkpoint,
+        )
     build.timed("precompute", started)
     started = time.monotonic()
     sae = find_sae(engine, DEMO_SAE)
@@ -191,17 +237,20 @@ def build_demo(
     build = DemoBuild(home)
     started = time.monotonic()
     reports_csv = reports or write_synthetic_reports(build.folder / "reports.csv", N_REPORTS)
+    # Reports to process, for the progress bars (unknown for a CSV of yours without --limit).
+    total = min(limit or N_REPORTS, N_REPORTS) if reports is None else limit
     build.timed("corpus", started)
     started = time.monotonic()
-    replay, activations = capture_corpus(build, reports_csv, limit)
+    replay, activations = capture_corpus(build, reports_csv, limit, total)
     build.timed("capture", started)
     started = time.monotonic()
     sae_folder = train_demo_sae(build, activations, steps)
     build.timed("train", started)
     started = time.monotonic()
+    say(f"import    : SAE {DEMO_SAE!r} into the database")
     import_demo_sae(sae_folder)
     build.timed("import", started)
-    precompute_and_label(engine, build, reports_csv, limit, replay)
+    precompute_and_label(engine, build, reports_csv, limit, replay, total)
     return build
 
 
@@ -212,57 +261,108 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_worker(url: str) -> subprocess.Popen:
-    """`maira-sae worker` as a child process on the same database."""
+def start_worker(url: str, log_file: Path) -> subprocess.Popen:
+    """`maira-sae worker` as a child process on the same database, logging to `log_file`."""
     environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker"], env=environment, preexec_fn=_die_with_parent
+    with log_file.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def _announce_when_listening(server: uvicorn.Server, url: str) -> None:
+    """Print the address once the server's socket accepts connections (not before)."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    say(f"ready: {url}  (Ctrl+C stops the demo, its worker and its database)")
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the explorer until interrupted; its log records go where the demo's go."""
+    config = uvicorn.Config(
+        "app.main:create_app", factory=True, host=host, port=port, log_config=None
     )
+    server = uvicorn.Server(config)
+    url = f"http://{host}:{port}"
+    threading.Thread(target=_announce_when_listening, args=(server, url), daemon=True).start()
+    server.run()
 
 
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
-    import uvicorn
+def _stop_database(home: Path) -> None:
+    try:
+        if stop_embedded_postgres(home):
+            say("stopped the embedded PostgreSQL")
+    except OSError as error:
+        say(f"could not stop the embedded PostgreSQL under {home / 'postgres'}: {error}")
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-    )
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl+C, so the worker and the embedded database are stopped."""
+    raise SystemExit(128 + signum)
 
 
 def command(args: argparse.Namespace) -> int:
-    """CLI target: prepare the database, build the demo if needed, run a worker, serve."""
+    """CLI target: prepare the database, build the demo if needed, run a worker, serve.
+
+    The terminal shows one progress bar per build stage and "ready: URL" once the server
+    listens; log records go to MAIRA_SAE_HOME/logs/demo.log. On exit (Ctrl+C or SIGTERM) the
+    worker stops, and so does the embedded PostgreSQL when the demo started it.
+    """
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
-    url = resolve_database_url(settings)
-    upgrade(url)
-    os.environ["MAIRA_SAE_DATABASE_URL"] = url
-    get_settings.cache_clear()
-    settings = get_settings()
-    engine = make_engine(url)
+    log_file = log_to_file(settings.home.resolve() / "logs" / "demo.log")
+    say(f"maira-sae demo: details are logged to {log_file}")
+    embedded = settings.database_url is None
+    started_database = embedded and not embedded_postgres_running(settings.home)
+    worker: subprocess.Popen | None = None
     try:
-        if args.rebuild or not demo_present(engine):
-            build = build_demo(engine, settings.home, args.reports)
-            log.info("demo dataset built: %s", build.timings)
-        else:
-            log.info("demo dataset found; skipping the build")
-    finally:
-        engine.dispose()
-    worker = start_worker(url)
-    log.info(
-        "demo ready %.1f s after start: http://%s:%d",
-        time.monotonic() - started,
-        args.host or settings.host,
-        args.port or settings.port,
-    )
-    try:
-        serve(settings, args.host, args.port)
-    finally:
-        worker.terminate()
+        where = "the server in MAIRA_SAE_DATABASE_URL"
+        if embedded:
+            where = f"embedded PostgreSQL under {settings.home / 'postgres'}"
+        say(f"database  : {where}")
+        url = resolve_database_url(settings)
+        upgrade(url)
+        os.environ["MAIRA_SAE_DATABASE_URL"] = url
+        get_settings.cache_clear()
+        settings = get_settings()
+        engine = make_engine(url)
         try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+            if args.rebuild or not demo_present(engine):
+                say("building the demo dataset (first start or --rebuild)")
+                build = build_demo(
+                    engine, settings.home, args.reports, args.limit, args.steps or TRAIN_STEPS
+                )
+                log.info("demo dataset built: %s", build.timings)
+                say(f"built in {sum(build.timings.values()):.0f} s")
+            else:
+                say("demo dataset found; skipping the build")
+        finally:
+            engine.dispose()
+        worker = start_worker(url, log_file)
+        host, port = args.host or settings.host, args.port or settings.port
+        log.info("demo starting the server %.1f s after start", time.monotonic() - started)
+        serve(host, port)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        if started_database:
+            _stop_database(settings.home)
     return 0

@@ -1,7 +1,7 @@
-"""JSON API for features: the filtered list and one feature's full record.
+"""JSON API for features: the filtered list, one feature's full record, a report through it.
 
-Hot routes are async and hand the database work to the thread pool in one piece, so the response
-model is checked on the event loop instead of in another thread hop.
+Hot routes are async and hand the database work to the thread pool in one piece. Records the
+services build from their own rows are serialised directly instead of being validated again.
 """
 
 from __future__ import annotations
@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
-from app.schemas.features import FeatureDetail, FeatureListPage, FeatureQuery
+from app.paths import ReportPath
+from app.schemas.features import FeatureDetail, FeatureListPage, FeatureQuery, FeatureReport
 from app.services.feature_list import InvalidCursor, list_features
 from app.services.features import get_feature
+from app.services.reports import feature_report, unknown_report
 
 router = APIRouter(prefix="/saes/{sae}/features", tags=["features"])
 
@@ -36,14 +39,31 @@ async def get_features(
         raise HTTPException(status_code=422, detail=str(error)) from None
 
 
-@router.get("/{index}", name="api_feature", responses=ERRORS)
-async def get_feature_detail(
-    sae: SaeDep, index: FeatureIndexDep, session: SessionDep
-) -> FeatureDetail:
+@router.get("/{index}", name="api_feature", response_model=FeatureDetail, responses=ERRORS)
+async def get_feature_detail(sae: SaeDep, index: FeatureIndexDep, session: SessionDep) -> Response:
     """Statistics, histogram, explanations with scores, examples and neighbours of a feature."""
     feature = await run_in_threadpool(get_feature, session, sae=sae, index=index)
     if feature is None:
         raise HTTPException(
             status_code=404, detail=f"Feature {index:,} of SAE {sae.slug!r} has no stored data."
         )
-    return feature
+    # Built from our own rows: serialised directly, without FastAPI validating it once more.
+    return Response(feature.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/{index}/reports/{document:path}",
+    name="api_feature_report",
+    response_model=FeatureReport,
+    responses={404: {"description": "Unknown SAE, feature or report"}},
+)
+async def get_feature_report(
+    sae: SaeDep, index: FeatureIndexDep, document: ReportPath, session: SessionDep
+) -> Response:
+    """A whole report with the feature's value on every token where it is stored."""
+    report = await run_in_threadpool(
+        feature_report, session, sae=sae, index=index, document=document
+    )
+    if report is None:
+        raise HTTPException(status_code=404, detail=unknown_report(sae, index, document))
+    return Response(report.model_dump_json(), media_type="application/json")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import itertools
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -13,11 +15,14 @@ from starlette.responses import HTMLResponse
 from app.deps import FeatureIndexDep, SaeDep, SessionDep
 from app.errors import describe_error
 from app.pages.charts import Chart, histogram
+from app.paths import ReportPath
 from app.schemas.features import ExampleOut, FeatureDetail, FeatureQuery
 from app.schemas.saes import SaeRef
 from app.services.feature_list import InvalidCursor, list_features
 from app.services.features import get_feature
+from app.services.reports import feature_report, unknown_report
 from app.templating import path_for, render, render_block
+from db.words import word_starts
 
 router = APIRouter()
 
@@ -134,25 +139,108 @@ def activation_chart(feature: FeatureDetail) -> Chart | None:
     )
 
 
-# (text, value, alpha): a run of inactive tokens (value and alpha None) or one active token with
-# its value and highlight strength. Plain tuples: a page builds about a thousand of them.
-Segment = tuple[str, str | None, str | None]
+class Word(NamedTuple):
+    """One shown word, or a run of plain words, with how to shade it when the feature is active."""
+
+    text: str
+    offset: int
+    """Position of its first token among the tokens shown."""
+    value: str | None = None
+    """Strongest piece's value (3 significant digits); None for a run of plain words."""
+    alpha: str | None = None
+    """Highlight strength, strongest piece / scale (<= 1)."""
+    tip: str | None = None
+    """The word's pieces and their values, for hover and focus."""
+    sampled: bool = False
+    """The word holds the token the example was chosen for."""
+    known: bool = True
+    """False for a run of words whose values were not stored (report page)."""
+    stop: bool = False
+    """The one word of its snippet reached by Tab (the others by arrow keys)."""
 
 
-def highlight(example: ExampleOut, scale: float) -> list[Segment]:
-    """The example as segments: inactive tokens merged, active ones with value / scale (<= 1)."""
-    tokens, values = example.tokens, example.values
-    segments: list[Segment] = []
-    start = 0
-    for position in [i for i, value in enumerate(values) if value > 0]:
-        if position > start:
-            segments.append(("".join(tokens[start:position]), None, None))
-        value = values[position]
-        segments.append((tokens[position], f"{value:.3g}", f"{min(value / scale, 1.0):.2f}"))
-        start = position + 1
-    if start < len(tokens):
-        segments.append(("".join(tokens[start:]), None, None))
-    return segments
+def _tip(word: str, peak: float, pieces: list[str], values: list[float | None]) -> str:
+    """“evidence” 0.0706 (strongest piece; “evide” 0.0128 · “nce” 0.0706)."""
+    tip = f"“{word}”: {peak:.3g}"
+    if len(pieces) > 1:
+        parts = " · ".join(
+            f"“{piece}” {'unknown' if value is None else f'{value:.3g}'}"
+            for piece, value in zip(pieces, values, strict=True)
+        )
+        tip += f" (strongest piece; {parts})"
+    return tip
+
+
+def words(
+    tokens: list[str],
+    values: list[float | None],
+    starts: list[int],
+    scale: float,
+    sampled: frozenset[int] = frozenset(),
+) -> list[Word]:
+    """The tokens as words (word pieces joined), each active word shaded by its strongest piece.
+
+    Consecutive inactive words (value 0) merge into one plain run, and so do words with unknown
+    values (None); a word holding a `sampled` offset is always its own entry. A word's leading
+    space stays outside its highlight.
+    """
+    shown: list[Word] = []
+    run: list[str] = []  # the plain run being gathered
+    run_known, run_offset = True, 0
+
+    def end_run() -> None:
+        if run:
+            shown.append(Word("".join(run), run_offset, known=run_known))
+            run.clear()
+
+    bounds = [*starts, len(tokens)]
+    for first, last in itertools.pairwise(bounds):
+        piece_values = values[first:last]
+        if last - first == 1:
+            peak = piece_values[0]
+        else:
+            peak = max((v for v in piece_values if v is not None), default=None)
+        holds_sampled = bool(sampled) and any(first <= offset < last for offset in sampled)
+        if peak is None or (peak <= 0 and not holds_sampled):
+            known = peak is not None
+            if run and known != run_known:
+                end_run()
+            if not run:
+                run_known, run_offset = known, first
+            run.extend(tokens[first:last])
+            continue
+        pieces = tokens[first:last]
+        text = "".join(pieces)
+        body = text.lstrip() or text
+        if len(body) < len(text):
+            if run and not run_known:
+                end_run()
+            if not run:
+                run_known, run_offset = True, first
+            run.append(text[: len(text) - len(body)])
+        end_run()
+        tip = _tip(body, peak, pieces, piece_values)
+        if holds_sampled:
+            tip += " · sampled token"
+        alpha = f"{min(peak / scale, 1.0):.2f}" if scale > 0 else "0"
+        shown.append(Word(body, first, f"{peak:.3g}", alpha, tip, holds_sampled))
+    end_run()
+    active = [i for i, word in enumerate(shown) if word.value is not None]
+    if active:
+        stop = next((i for i in active if shown[i].sampled), active[0])
+        shown[stop] = shown[stop]._replace(stop=True)
+    return shown
+
+
+def example_words(example: ExampleOut, scale: float) -> list[Word]:
+    """An example's words, its sampled token's word marked."""
+    return words(
+        example.tokens,
+        example.values,
+        word_starts(example.tokens),
+        scale,
+        frozenset({example.sampled_offset}),
+    )
 
 
 def highlight_scale(feature: FeatureDetail) -> float:
@@ -183,12 +271,36 @@ async def feature_page(
         "feature": feature,
         "activation_chart": activation_chart(feature),
         "scale": scale,
-        "top_examples": [(e, highlight(e, scale)) for e in feature.top_examples[:shown]],
+        "top_examples": [(e, example_words(e, scale)) for e in feature.top_examples[:shown]],
         "hidden_top": max(0, len(feature.top_examples) - shown),
         "intervals": [
-            (interval, [(e, highlight(e, scale)) for e in interval.examples])
+            (interval, [(e, example_words(e, scale)) for e in interval.examples])
             for interval in feature.intervals
         ],
     }
     json_url = path_for(request, "api_feature", sae=sae.slug, index=index)
     return render(request, "feature.html", context, json_url=json_url)
+
+
+@router.get("/saes/{sae}/features/{index}/reports/{document:path}", name="feature_report_page")
+async def feature_report_page(
+    request: Request, sae: SaeDep, index: FeatureIndexDep, document: ReportPath, session: SessionDep
+) -> HTMLResponse:
+    """A whole report with the feature's values where its stored example windows know them."""
+    report = await run_in_threadpool(
+        feature_report, session, sae=sae, index=index, document=document
+    )
+    if report is None:
+        raise HTTPException(status_code=404, detail=unknown_report(sae, index, document))
+    sampled = frozenset(span.sampled_position for span in report.known)
+    context = {
+        "sae": sae,
+        "report": report,
+        "words": words(
+            report.tokens, report.values, report.word_starts, report.max_value or 1.0, sampled
+        ),
+    }
+    json_url = path_for(
+        request, "api_feature_report", sae=sae.slug, index=index, document=quote(document)
+    )
+    return render(request, "feature_report.html", context, json_url=json_url)

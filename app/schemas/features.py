@@ -80,19 +80,25 @@ class ExplanationOut(BaseModel):
 
 
 class ExampleOut(BaseModel):
-    """A window of a report with the feature's value on each token."""
+    """A window of a report, cut at word boundaries, with the feature's value on each token."""
 
     document: str = Field(description="The report's id in its corpus.")
     start: int = Field(description="Document position of the first token.")
     tokens: list[str]
     values: list[float] = Field(description="One per token.")
-    max_value: float
-    max_position: int = Field(description="Document position of the maximum.")
-    max_offset: int = Field(description="Position of the maximum within `tokens`.")
+    sampled_value: float = Field(
+        description="Value on the token this example was chosen for: a top activation, or the "
+        "token drawn for an interval sample."
+    )
+    sampled_position: int = Field(description="Document position of the chosen token.")
+    sampled_offset: int = Field(description="Position of the chosen token within `tokens`.")
+    max_value: float = Field(description="Largest value in `values`.")
+    max_position: int = Field(description="Document position of the largest value (first one).")
+    max_offset: int = Field(description="Position of the largest value within `tokens`.")
 
 
 class IntervalOut(BaseModel):
-    """Examples whose maximum falls in [bin_min, bin_max]."""
+    """Examples sampled from the tokens whose value falls in (bin_min, bin_max]."""
 
     bin_min: float
     bin_max: float
@@ -130,6 +136,34 @@ class FeatureDetail(BaseModel):
     neighbours: list[NeighbourOut]
     previous_index: int | None
     next_index: int | None
+
+
+class ReportSpan(BaseModel):
+    """A stretch of the report whose values are known: one stored example window."""
+
+    start: int = Field(description="First token (inclusive).")
+    end: int = Field(description="Last token (exclusive).")
+    kind: str = Field(description="'top' or 'interval': the kind of example stored there.")
+    sampled_position: int = Field(description="The token the example was chosen for.")
+
+
+class FeatureReport(BaseModel):
+    """A whole report with one feature's value on every token where it is stored."""
+
+    sae: SaeRef
+    index: int = Field(description="The feature.")
+    label: str | None
+    document: str = Field(description="The report's id in its corpus.")
+    corpus: str = Field(description="Slug of the corpus the report belongs to.")
+    tokens: list[str] = Field(description="Every token of the report.")
+    values: list[float | None] = Field(
+        description="The feature's value on each token; null where it was not stored (only the "
+        "windows around this feature's examples are kept)."
+    )
+    word_starts: list[int] = Field(description="Offsets in `tokens` where a word begins.")
+    known: list[ReportSpan] = Field(description="The stored windows, in report order.")
+    n_known: int = Field(description="Tokens with a known value.")
+    max_value: float | None = Field(description="Largest known value; null when none is known.")
 
 
 class FeatureQuery(BaseModel):

@@ -119,10 +119,12 @@ def make_example(
     kind: str = "top",
     rank: int = 0,
     interval: tuple[float, float, float] | None = None,
+    sampled: int | None = None,
 ) -> Example:
-    """An example over document tokens [start, start + len(values)) with packed float32 values."""
+    """An example over document tokens [start, start + len(values)) with packed float32 values,
+    chosen for the token at offset `sampled` (default: its largest value)."""
     array = np.asarray(values, dtype="<f4")
-    peak = int(array.argmax())
+    peak = int(array.argmax()) if sampled is None else sampled
     example = Example(
         feature_id=feature.id,
         corpus_id=document.corpus_id,
@@ -189,6 +191,13 @@ _REPORT_TEXT = (
     "No pneumothorax . Mild cardiomegaly with pulmonary edema . Impression : small effusion ."
 )
 REPORT = [("" if i == 0 else " ") + word for i, word in enumerate(_REPORT_TEXT.split(" "))]
+# A report in word pieces, as SentencePiece cuts it: "evidence", "displaced" and "volumes" span
+# several tokens.
+PIECES = [
+    "Findings", ":", " evide", "nce", " of", " dis", "p", "la", "c", "ed", " rib", " fracture",
+    ".", " Low", " lung", " volum", "es", ".",
+]  # fmt: skip
+PIECE_VALUES = [0.0, 0.0, 0.0, 0.5, 0.0, 0.2, 0.9, 0.1, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.7]
 
 LABELS = [
     "pleural effusion",
@@ -214,6 +223,7 @@ class SeededData:
     dead: list[int]
     script_feature: int
     rich_feature: int
+    pieces_feature: int
 
 
 def seed_explorer_data(session: Session, slug: str = "test-sae", d_sae: int = 40) -> SeededData:
@@ -222,7 +232,9 @@ def seed_explorer_data(session: Session, slug: str = "test-sae", d_sae: int = 40
     Feature i < len(LABELS) gets LABELS[i] with held-out F1 HELDOUT_F1[i] (train F1 higher);
     features 30 and 31 are dead; feature 0 (`rich_feature`) has top and interval examples,
     a second explanation, a histogram and neighbours; feature 1 has a token that is HTML;
-    feature MANY_EXAMPLES_FEATURE has MANY_EXAMPLES top examples.
+    feature MANY_EXAMPLES_FEATURE has MANY_EXAMPLES top examples; feature 3 (`pieces_feature`)
+    has two windows of the word-piece report PIECES that start and end inside words, one of
+    them an interval sample whose sampled token (0.2) is not its maximum (2.0).
     """
     sae = make_sae(session, slug, d_sae=d_sae, description="Synthetic SAE for tests")
     corpus = make_corpus(session, f"{slug}-reports")
@@ -279,6 +291,18 @@ def seed_explorer_data(session: Session, slug: str = "test-sae", d_sae: int = 40
             interval=(0.5, 1.5, 0.25),
         )
     make_example(session, features[1], script_document, start=0, values=[0, 0.5, 2.0, 0, 0])
+    pieces_document = make_document(session, corpus, "report-3", PIECES)
+    make_example(session, features[3], pieces_document, start=3, values=PIECE_VALUES[3:16])
+    make_example(
+        session,
+        features[3],
+        pieces_document,
+        start=4,
+        values=PIECE_VALUES[4:12],
+        kind="interval",
+        interval=(0.1, 0.5, 0.3),
+        sampled=1,
+    )
     for rank in range(MANY_EXAMPLES):
         window = [0.0, 3.0 - rank / 100, 0.0]
         make_example(session, features[MANY_EXAMPLES_FEATURE], document, start=rank, values=window)
@@ -293,6 +317,7 @@ def seed_explorer_data(session: Session, slug: str = "test-sae", d_sae: int = 40
         dead=dead,
         script_feature=1,
         rich_feature=0,
+        pieces_feature=3,
     )
 
 

@@ -17,6 +17,8 @@ from collections import Counter, defaultdict
 
 from sqlalchemy import Connection, text
 
+from db.words import word_spans
+
 SOURCE_KEY = "demo:keywords"
 PROVENANCE = {"method": "top-token keywords"}
 STOPWORDS = frozenset(
@@ -49,22 +51,6 @@ STOPWORDS = frozenset(
     }
 )
 _WORD = re.compile(r"[a-z][a-z\-]+")
-
-
-def word_spans(tokens: list[str]) -> list[int]:
-    """Word number of each token: a token starting with a space or punctuation starts a word."""
-    numbers, current, previous = [], -1, ""
-    for token in tokens:
-        starts = (
-            current < 0
-            or token[:1].isspace()
-            or not token[:1].isalnum()
-            or not previous[-1:].isalnum()
-        )
-        current += starts
-        numbers.append(current)
-        previous = token
-    return numbers
 
 
 def _words(tokens: list[str]) -> list[str]:

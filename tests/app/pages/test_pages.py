@@ -145,13 +145,14 @@ def test_feature_page(client: TestClient, seeded: SeededData) -> None:
     assert '<h1 class="feature-label">pleural effusion</h1>' in html
     assert 'rel="next" href="/saes/test-sae/features/1"' in html
     assert 'rel="prev"' not in html
-    # the strongest token: full highlight, its value in a title and a data attribute for the tooltip
+    # the strongest word: full highlight, marked as the sampled token, its value for the tooltip
     assert (
-        '<span class="tok" tabindex="0" data-v="4.5" title="activation 4.5" style="--a:1.00">'
-        " left</span>" in html
+        '<span class="tok sampled" tabindex="0" data-v="4.5" data-tip="“left”: 4.5 · '
+        'sampled token" aria-describedby="token-tip" style="--a:1.00">left<span' in html
     )
-    assert 'data-v="1.5" title="activation 1.5" style="--a:0.33"> pleural</span>' in html
-    assert "Interval 0.5–1.5" in html and "(contains 25%)" in html
+    assert 'data-v="1.5" data-tip="“pleural”: 1.5"' in html
+    assert 'style="--a:0.33">pleural</span>' in html
+    assert "Interval 0.5–1.5" in html and "(contains 25% of active tokens)" in html
     assert "Held-out" in html and "Train" in html
     assert html.index('class="split-heldout"') < html.index('class="split-train"')
     assert 'href="/saes/test-sae/features/1"><span class="n-index">#1</span>' in html

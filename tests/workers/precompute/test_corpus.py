@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from db.words import word_spans
 from workers.corpus import CorpusError, read_reports
 from workers.corpus.synthetic import write_synthetic_reports
 from workers.precompute.config import example_window
-from workers.precompute.keywords import word_spans
 from workers.precompute.store import (
     SparseActivationReader,
     SparseActivationWriter,

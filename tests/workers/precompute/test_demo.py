@@ -8,6 +8,9 @@ import pytest
 import torch
 from sqlalchemy import text
 
+from app.services.features import get_feature
+from app.services.saes import find_sae
+from db.engine import make_sessionmaker
 from db.settings import get_settings
 from tests.support.aggregates import assert_aggregates_current
 from workers.demo import DEMO_SAE, build_demo, demo_present
@@ -64,3 +67,39 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         ).scalar_one()
         stored = assert_aggregates_current(connection, sae_id)
     assert stored["n_explained"] == len(labels) and stored["n_live"] == stats[1]
+
+
+def test_demo_feature_figures_match_their_definitions(demo_settings) -> None:
+    """On real precomputed data, each figure of the feature record means what it says."""
+    engine, home = demo_settings
+    build_demo(engine, home, limit=60, steps=60)
+    with make_sessionmaker(engine)() as session:
+        sae = find_sae(session, slug=DEMO_SAE)
+        assert sae is not None
+        checked = 0
+        for index in range(sae.d_sae):
+            feature = get_feature(session, sae=sae, index=index)
+            assert feature is not None
+            if not feature.n_active:
+                assert feature.dead and not feature.top_examples
+                continue
+            checked += 1
+            assert feature.frequency == pytest.approx(feature.n_active / feature.n_tokens)
+            assert sum(feature.histogram.counts) == feature.n_active
+            assert feature.histogram.edges[-1] >= feature.max_activation * (1 - 1e-6)
+            assert 0 < feature.mean_activation <= feature.max_activation
+            top = feature.top_examples[0]
+            assert top.sampled_value == pytest.approx(feature.max_activation, abs=1e-5)
+            sampled = [e.sampled_value for e in feature.top_examples]
+            assert sampled == sorted(sampled, reverse=True)
+            examples = feature.top_examples + [e for i in feature.intervals for e in i.examples]
+            for example in examples:
+                assert len(example.tokens) == len(example.values)
+                assert example.max_value == max(example.values)
+                assert example.values[example.sampled_offset] == example.sampled_value
+                assert example.max_value <= feature.max_activation + 1e-5
+            for interval in feature.intervals:
+                for example in interval.examples:
+                    assert interval.bin_min - 1e-5 <= example.sampled_value
+                    assert example.sampled_value <= interval.bin_max + 1e-5
+        assert checked > sae.d_sae // 2
