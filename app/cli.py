@@ -137,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Every command migrates its database first; Alembic's progress lines are noise then.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     module_name, function_name = COMMANDS[args.command_key].split(":")
     handler = getattr(importlib.import_module(module_name), function_name)
     return int(handler(args) or 0)

@@ -97,9 +97,6 @@ def test_identical_pixels_are_stored_once_and_deleting_one_keeps_the_other(
 
 def test_total_storage_is_capped_with_507(live_setup: LiveSetup, live_client: TestClient) -> None:
     kept = upload(live_client, xray_png(seed=42)).json()
-    from sqlalchemy.orm import Session
-
-    from db.engine import make_engine
 
     engine = make_engine(live_setup.url)
     with Session(engine) as session:
