@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import http_error
+from app.services.uploads import RequestRejected, receive_or_stall
 
 SMALL_BODY_MAX_BYTES = 1024 * 1024
 """Largest JSON or urlencoded body accepted (larger ones get 413); uploads are multipart."""
@@ -83,12 +84,16 @@ def check_body(content_type: str, body: bytes) -> None:
             raise BadInput(400, UNSTORABLE_IN_JSON)
 
 
-async def read_small_body(receive: Receive) -> bytes:
-    """The whole body, refused with 413 once it passes SMALL_BODY_MAX_BYTES."""
+async def read_small_body(receive: Receive, stall_timeout_s: float) -> bytes:
+    """The whole body, refused with 413 once it passes SMALL_BODY_MAX_BYTES and with 408 when
+    the client sends nothing for `stall_timeout_s`."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            message = await receive_or_stall(receive, stall_timeout_s)
+        except RequestRejected as stalled:
+            raise BadInput(stalled.status_code, stalled.message) from None
         if message["type"] == "http.disconnect":
             raise BadInput(400, "The client closed the connection before sending its body.")
         chunk = message.get("body", b"")
@@ -130,7 +135,8 @@ class BoundaryMiddleware:
             content_type = Headers(scope=scope).get("content-type", "")
             media_type = content_type.split(";", 1)[0].strip().lower()
             if media_type in CHECKED_TYPES:
-                body = await read_small_body(receive)
+                settings = scope["app"].state.settings
+                body = await read_small_body(receive, settings.body_stall_timeout_s)
                 check_body(media_type, body)
                 receive = replay(body, receive)
         except BadInput as bad:

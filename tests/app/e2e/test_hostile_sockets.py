@@ -95,3 +95,21 @@ def test_an_upload_that_stalls_half_way_is_timed_out(impatient_server: str) -> N
     fresh.request("GET", "/api/v1/saes")
     assert fresh.getresponse().status == 200, "the server still serves others"
     fresh.close()
+
+
+def test_a_json_body_that_stalls_is_timed_out_and_the_connection_closed(
+    impatient_server: str,
+) -> None:
+    address = urlsplit(impatient_server)
+    head = (
+        "POST /api/v1/steer HTTP/1.1\r\n"
+        f"Host: {address.hostname}:{address.port}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    ).encode()
+    with socket.create_connection((address.hostname, address.port), timeout=15) as sock:
+        sock.sendall(head + b'{"sae": "half')
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"no data arrived for 1 seconds" in answer
