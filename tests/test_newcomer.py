@@ -3,48 +3,25 @@ without a prior `maira-sae db upgrade` (each migrates first), and fails in words
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
 from sae import MatryoshkaSae, save_sae
+from tests.support.cli import maira_sae
+from tests.support.databases import temporary_database
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_D_MODEL = 64
 
 
 @pytest.fixture
 def empty_database(postgres_server: str) -> Iterator[str]:
     """A database that exists but holds no table at all (never migrated)."""
-    name = f"maira_newcomer_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def maira_sae(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MAIRA_SAE_DATABASE_URL": url, "MAIRA_SAE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    with temporary_database(postgres_server, migrate=False) as url:
+        yield url
 
 
 def tables(url: str) -> set[str]:
