@@ -83,8 +83,8 @@ def test_a_dicom_with_more_pixel_data_than_its_size_says_is_422(live_client: Tes
 def test_identical_pixels_are_stored_once_and_deleting_one_keeps_the_other(
     live_client: TestClient, live_setup: LiveSetup
 ) -> None:
-    first = upload(live_client, xray_png(seed=41)).json()
-    second = upload(live_client, xray_png(seed=41), name="again.png").json()
+    first = upload(live_client, xray_png(seed=41, size=(37, 53))).json()
+    second = upload(live_client, xray_png(seed=41, size=(37, 53)), name="again.png").json()
     assert first["id"] != second["id"] and first["sha256"] == second["sha256"]
     path = stored_file(live_setup, first)
     assert stored_file(live_setup, second) == path
@@ -96,21 +96,22 @@ def test_identical_pixels_are_stored_once_and_deleting_one_keeps_the_other(
 
 
 def test_total_storage_is_capped_with_507(live_setup: LiveSetup, live_client: TestClient) -> None:
-    kept = upload(live_client, xray_png(seed=42)).json()
+    kept = upload(live_client, xray_png(seed=42, size=(39, 51))).json()
 
     engine = make_engine(live_setup.url)
     with Session(engine) as session:
+        uploads.purge_expired_uploads(session, live_setup.settings())
         used = uploads.stored_bytes(session)
     engine.dispose()
     settings = live_setup.settings(upload_storage_max_bytes=used + 10)
     with TestClient(create_app(settings)) as capped:
-        response = upload(capped, xray_png(seed=43))
+        response = upload(capped, xray_png(seed=43, size=(39, 51)))
         assert response.status_code == 507
         assert response.json()["detail"].startswith(
             "The server's storage for uploaded images is full"
         )
         assert "MAIRA_SAE_UPLOAD_STORAGE_MAX_BYTES" in response.json()["detail"]
-        again = upload(capped, xray_png(seed=42))
+        again = upload(capped, xray_png(seed=42, size=(39, 51)))
         assert again.status_code == 201, "identical pixels take no new space"
         assert again.json()["sha256"] == kept["sha256"]
 
