@@ -142,3 +142,15 @@ def test_the_decode_budget_makes_checks_wait_then_answers_503(
     with budget.reserve(500):
         assert budget.free == 0, "a cost above the total takes the whole budget"
     assert budget.free == 100
+
+
+def test_a_nul_in_a_multipart_text_field_is_a_clear_400(live_client: TestClient) -> None:
+    response = live_client.post(
+        "/api/v1/encode",
+        files={"frontal": ("x.png", xray_png(seed=44), "image/png")},
+        data={"sae": "tiny-live", "indication": "chest pain\x00"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "A form field contains a NUL character (a binary byte); please retype it."
+    }
