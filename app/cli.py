@@ -145,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Every command migrates its database first; Alembic's progress lines are noise then.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return int(handler(args) or 0)
 
 

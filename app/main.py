@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
 from app.api import router as api_router
+from app.boundary import BoundaryMiddleware
 from app.errors import install_error_handlers
 from app.pages import router as pages_router
-from app.templating import make_templates
+from app.security_headers import SecurityHeadersMiddleware
+from app.templating import HTMX_CDN, make_templates
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.migrate import upgrade
 from db.settings import Settings, get_settings
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+    htmx_cdn = () if app.state.templates.env.globals["htmx_local"] else (HTMX_CDN,)
+    app.add_middleware(BoundaryMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, extra_script_sources=htmx_cdn)
     # Every area's routers are listed in app/api/__init__.py (JSON, mounted under /api/v1)
     # and app/pages/__init__.py (HTML): add a new router there, not here.
     app.include_router(api_router, prefix="/api/v1")

@@ -1,12 +1,17 @@
-"""Runs Alembic migrations programmatically (`maira-sae db upgrade`, app start-up, tests)."""
+"""Runs Alembic migrations programmatically (`maira-sae db upgrade`, app start-up, tests), and
+gives every command a database at head: `ready_database_url` migrates a fresh one first.
+"""
 
 from __future__ import annotations
 
 import argparse
+from functools import cache
 from pathlib import Path
 
 from alembic import command as alembic_command
 from alembic.config import Config
+
+from db.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,10 +29,24 @@ def upgrade(url: str, revision: str = "head") -> None:
     alembic_command.upgrade(alembic_config(url), revision)
 
 
+@cache
+def _upgraded(url: str) -> str:
+    upgrade(url)
+    return url
+
+
+def ready_database_url(settings: Settings) -> str:
+    """The deployment's database URL (starting the embedded server when none is configured),
+    migrated to head once per process: every command that opens the database calls this, so a
+    fresh MAIRA_SAE_HOME or a new server needs no `maira-sae db upgrade` first."""
+    from db.engine import resolve_database_url
+
+    return _upgraded(resolve_database_url(settings))
+
+
 def command(args: argparse.Namespace) -> int:
     """`maira-sae db upgrade`: migrate the configured (or embedded) database to head."""
-    from db.engine import resolve_database_url
     from db.settings import get_settings
 
-    upgrade(resolve_database_url(get_settings()))
+    ready_database_url(get_settings())
     return 0

@@ -406,7 +406,9 @@ class Upload(Base):
         Uuid, primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
     )
     sha256: Mapped[str] = mapped_column(Text, doc="Hex sha256 of the stored PNG's pixels.")
-    path: Mapped[str] = mapped_column(Text, unique=True, doc="File name under uploads_dir.")
+    path: Mapped[str] = mapped_column(
+        Text, doc="File name under uploads_dir; uploads of identical pixels share one file."
+    )
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     n_bytes: Mapped[int] = mapped_column(BigInteger, doc="Size of the stored PNG.")
@@ -417,6 +419,7 @@ class Upload(Base):
         CheckConstraint("expires_at > created_at", name="expiry"),
         Index("ix_uploads_expires_at", "expires_at"),
         Index("ix_uploads_sha256", "sha256"),
+        Index("ix_uploads_path", "path"),
     )
 
 

@@ -29,6 +29,25 @@ class Settings(BaseSettings):
     upload_retention_hours: float = Field(
         72.0, description="Stored uploads are deleted this long after they arrive."
     )
+    upload_max_aspect_ratio: float = Field(
+        4.0, ge=1, description="An image's long side may be at most this many times its short side."
+    )
+    upload_decode_budget_bytes: int = Field(
+        256 * 1024 * 1024,
+        gt=0,
+        description="Memory one web process may use at once to check uploaded images; an image "
+        "that alone needs more (judged from its header) is refused with 413, others wait.",
+    )
+    upload_storage_max_bytes: int = Field(
+        4 * 1024**3,
+        gt=0,
+        description="Total size of stored uploads; a new image beyond it is refused with 507.",
+    )
+    body_stall_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A client that sends no part of its request body for this long gets 408.",
+    )
     job_timeout_s: float = Field(600.0, description="A job running longer than this fails.")
     job_heartbeat_s: float = Field(
         2.0, gt=0, description="How often a worker marks its running jobs (and itself) alive."

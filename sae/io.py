@@ -90,6 +90,12 @@ def sae_from_state_dict(
     for key in ("W_enc", "b_enc", "W_dec", "b_dec"):
         if not state[key].is_floating_point():
             raise SaeCheckpointError(f"{source}: {key} has dtype {state[key].dtype}, not float")
+        bad = int((~torch.isfinite(state[key])).sum())
+        if bad:
+            raise SaeCheckpointError(
+                f"{source}: {key} holds {bad:,} NaN or infinite values; the checkpoint is "
+                "damaged (or training diverged) and cannot be used"
+            )
     k_tensor, threshold_tensor, group_tensor = state["k"], state["threshold"], state["group_sizes"]
     if k_tensor.numel() != 1 or k_tensor.is_floating_point():
         raise SaeCheckpointError(f"{source}: k must be an integer scalar, got {k_tensor!r}")

@@ -49,6 +49,6 @@ async def as_http_errors() -> AsyncIterator[None]:
     try:
         yield
     except RequestRejected as error:
-        raise HTTPException(error.status_code, error.message) from None
+        raise HTTPException(error.status_code, error.message, headers=error.headers) from None
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False)) from None

@@ -10,13 +10,16 @@ updates rows in place; nothing is ever deleted.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import json
 import logging
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 SCORE_KIND = "detection"
 SKIPPED_SHOWN = 20
 MISSING_VALUES = frozenset({"", "nan", "none", "null", "na", "n/a"})
+INT4_MAX = 2**31 - 1
+ENCODING_NAMES = {"cp1252": "Windows-1252 (Latin-1)", "latin-1": "ISO-8859-1 (Latin-1)"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,9 @@ class _Rows:
         columns, header = self.columns, self.header
         if len(values) != len(header):
             raise _BadRow(f"{len(values)} fields, the header has {len(header)}")
+        for position, value in enumerate(values):
+            if "\x00" in value:
+                raise _BadRow(f"{header[position]!r} contains a NUL character (a binary byte)")
         index = _parse_index(values[columns.index], self.d_sae)
         label = values[columns.label].strip()
         if not label:
@@ -159,31 +167,103 @@ def import_autointerp(session: Session, path: Path, sae_slug: str) -> ImportRepo
 
 
 def _read(path: Path, d_sae: int, feature_ids: dict[int, int], report: ImportReport) -> _Rows:
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as error:
-        raise ImporterError(f"cannot read {path}: {error.strerror}") from None
-    with handle:
+    encoding = detect_encoding(path)
+    if encoding != "utf-8-sig":
+        report.notes.append(
+            f"the file is not UTF-8; it was read as {ENCODING_NAMES[encoding]}. If labels show "
+            "wrong characters, save the file as UTF-8 (CSV UTF-8) and import it again"
+        )
+    with path.open(encoding=encoding, newline="") as handle:
         header_line = handle.readline()
         handle.seek(0)
-        reader = csv.reader(handle, delimiter=_delimiter(header_line))
+        reader = csv.reader(handle, delimiter=_delimiter(header_line), strict=False)
         header = next(reader, None)
         if not header:
             raise ImporterError(f"{path.name}: the file is empty (no header row)")
         columns = map_columns(header, path.name)
         report.column_roles = columns.describe(header)
         report.unknown_columns = list(columns.extras)
-        report.notes = columns.notes
+        report.notes += columns.notes
         rows = _Rows(columns, header, d_sae, path.name, feature_ids)
-        for row_number, values in enumerate(reader, start=2):
-            if not values:
+        for first_line, last_line, values, problem in _records(reader):
+            if values == []:
                 continue
             report.rows_read += 1
             try:
-                rows.add(values, row_number)
+                if problem:
+                    raise _BadRow(problem)
+                if last_line > first_line:
+                    raise _BadRow(
+                        f'the row runs over lines {first_line}-{last_line}: a quote (") opened '
+                        "in it is never closed, or a value holds a line break; rows inside it "
+                        "were not read"
+                    )
+                rows.add(values, first_line)
             except _BadRow as bad:
-                report.skipped.append(SkippedRow(row_number, str(bad)))
+                report.skipped.append(SkippedRow(first_line, str(bad)))
+    lines = _count_data_lines(path)
+    if report.rows_read < lines:
+        report.notes.append(
+            f"the file has {lines:,} non-empty lines after the header but parsed into "
+            f"{report.rows_read:,} rows: check the skipped rows for an unclosed quote"
+        )
     return rows
+
+
+def _records(reader: Any) -> Iterator[tuple[int, int, list[str], str | None]]:
+    """(first line, last line, values, problem) per record; a record the csv module refuses
+    (a value over `csv.field_size_limit()`, 128 KB) comes with its problem instead of ending the
+    import."""
+    previous = reader.line_num
+    while True:
+        try:
+            values = next(reader)
+            problem = None
+        except StopIteration:
+            return
+        except csv.Error as error:
+            values = None
+            problem = (
+                f"a value is longer than {csv.field_size_limit() // 1024} KB"
+                if "field limit" in str(error)
+                else f"unreadable CSV ({error})"
+            )
+        yield previous + 1, reader.line_num, values or [""], problem
+        previous = reader.line_num
+
+
+def detect_encoding(path: Path) -> str:
+    """'utf-8-sig' when the whole file decodes as UTF-8, else 'cp1252' (Windows Latin-1, what
+    Excel writes), else 'latin-1' (which decodes any bytes). Reads the file in chunks."""
+    candidates = ["utf-8-sig", "cp1252"]
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise ImporterError(f"cannot read {path}: {error.strerror}") from None
+    with handle:
+        decoders = {name: codecs.getincrementaldecoder(name)() for name in candidates}
+        while chunk := handle.read(1 << 20):
+            for name in list(decoders):
+                try:
+                    decoders[name].decode(chunk)
+                except UnicodeDecodeError:
+                    del decoders[name]
+        for name in list(decoders):
+            try:
+                decoders[name].decode(b"", final=True)
+            except UnicodeDecodeError:
+                del decoders[name]
+    return next((name for name in candidates if name in decoders), "latin-1")
+
+
+def _count_data_lines(path: Path) -> int:
+    """Non-empty lines after the first (the header), counted in bytes."""
+    count = 0
+    with path.open("rb") as handle:
+        next(handle, None)
+        for line in handle:
+            count += bool(line.strip())
+    return count
 
 
 def _parse_index(raw: str, d_sae: int) -> int:
@@ -227,6 +307,8 @@ def _parse_count(raw: str, column: str) -> int | None:
         number = -1.0
     if number < 0 or not number.is_integer():
         raise _BadRow(f"{column} = {value!r} is not a non-negative integer")
+    if number > INT4_MAX:
+        raise _BadRow(f"{column} = {value} is larger than the largest count stored, {INT4_MAX:,}")
     return int(number)
 
 

@@ -7,14 +7,16 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from db.engine import make_engine, make_sessionmaker, resolve_database_url
+from db.engine import make_engine, make_sessionmaker
+from db.migrate import ready_database_url
 from db.settings import get_settings
 
 
 @contextmanager
 def command_session() -> Iterator[Session]:
-    """A session on the deployment's database; the caller commits, the engine is disposed after."""
-    engine = make_engine(resolve_database_url(get_settings()))
+    """A session on the deployment's database, migrated to head first; the caller commits, the
+    engine is disposed after."""
+    engine = make_engine(ready_database_url(get_settings()))
     try:
         with make_sessionmaker(engine)() as session:
             yield session

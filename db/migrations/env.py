@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK = 72_616_301
+"""Advisory lock key: processes migrating the same database at once take turns."""
 
 
 def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
@@ -26,6 +28,7 @@ def run_migrations_online() -> None:
             include_name=include_name,
         )
         with context.begin_transaction():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             context.run_migrations()
     engine.dispose()
 

@@ -49,6 +49,21 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
+def png_bomb(width: int = 7000, height: int = 7000) -> bytes:
+    """A real, complete PNG of width x height 16-bit RGBA black pixels (8 bytes each): about
+    380 KB on disk for 7000 x 7000, ~390 MB once decoded. Compressed row by row."""
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + width * 8)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", data)
+        + _chunk(b"IEND", b"")
+    )
+
+
 def truncated_png() -> bytes:
     data = xray_png(seed=3, size=(120, 120))
     return data[: len(data) // 2]

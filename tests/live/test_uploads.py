@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
+from db.engine import make_engine
+from db.models import Upload
 from tests.live.conftest import SAE_SLUG, LiveSetup
 from tests.live.images import (
     png_16bit,
@@ -35,10 +37,19 @@ def upload(client: TestClient, data: bytes, name: str = "study.png") -> object:
     return client.post("/api/v1/uploads", files={"image": (name, data, "application/octet-stream")})
 
 
+def stored_file(setup: LiveSetup, body: dict) -> Path:
+    """Where the upload's pixels lie (a file shared by uploads of identical pixels)."""
+    engine = make_engine(setup.url)
+    with Session(engine) as session:
+        name = session.scalars(select(Upload.path).where(Upload.id == uuid.UUID(body["id"]))).one()
+    engine.dispose()
+    return setup.home / "uploads" / name
+
+
 def stored_png(setup: LiveSetup, body: dict) -> Image.Image:
-    files = list((setup.home / "uploads").glob(f"{body['id']}*"))
-    assert [file.suffix for file in files] == [".png"]
-    return Image.open(files[0])
+    path = stored_file(setup, body)
+    assert path.suffix == ".png"
+    return Image.open(path)
 
 
 def test_a_png_is_stored_with_its_pixel_hash_and_expiry(
@@ -76,7 +87,7 @@ def test_dicom_patient_data_is_never_stored_or_logged(
     response = upload(live_client, dicom_bytes(ramp_12bit()), name=f"{PATIENT_NAME}.dcm")
     assert response.status_code == 201, response.text
     body = response.json()
-    stored = (live_setup.home / "uploads" / f"{body['id']}.png").read_bytes()
+    stored = stored_file(live_setup, body).read_bytes()
     assert stored.startswith(b"\x89PNG")
     for secret in (PATIENT_NAME, "Doe", PATIENT_ID):
         assert secret.encode() not in stored
@@ -173,7 +184,7 @@ def test_delete_removes_the_file_and_the_record(
     live_client: TestClient, live_setup: LiveSetup
 ) -> None:
     body = upload(live_client, xray_png(seed=5)).json()
-    path = live_setup.home / "uploads" / f"{body['id']}.png"
+    path = stored_file(live_setup, body)
     assert path.is_file()
     assert live_client.delete(body["url"]).status_code == 204
     assert not path.exists()
@@ -191,7 +202,7 @@ def test_expired_uploads_are_purged_on_the_next_upload_or_submit(
 ) -> None:
     old = upload(live_client, xray_png(seed=6)).json()
     fresh = upload(live_client, xray_png(seed=7)).json()
-    path: Path = live_setup.home / "uploads" / f"{old['id']}.png"
+    path = stored_file(live_setup, old)
     with live_sessions() as session:
         session.execute(
             text(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from db.engine import make_engine, resolve_database_url
+from db.engine import make_engine
+from db.migrate import ready_database_url
 from db.settings import get_settings
 from sae.activation_shards import ActivationShardWriter
 from workers.corpus import CorpusError
@@ -83,7 +84,7 @@ def command(args: argparse.Namespace) -> int:
         _say(f"error: --shard must be in 0..{config.n_shards - 1}", error=True)
         return 2
     shards = list(range(config.n_shards)) if args.shard is None else [args.shard]
-    url = resolve_database_url(settings)
+    url = ready_database_url(settings)
     if args.queue:
         return _queue(url, args.sae, config, shards)
     engine = make_engine(url)

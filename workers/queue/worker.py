@@ -16,7 +16,8 @@ import logging
 import os
 import socket
 
-from db.engine import make_engine, make_sessionmaker, resolve_database_url
+from db.engine import make_engine, make_sessionmaker
+from db.migrate import ready_database_url
 from db.settings import Settings, get_settings
 from workers.queue.app import app, connector_for
 from workers.queue.handlers import load_handlers
@@ -96,5 +97,5 @@ def command(args: argparse.Namespace) -> int:
     if args.model:
         settings = settings.model_copy(update={"model_path": args.model})
     load_handlers(settings.extra_handlers)
-    asyncio.run(serve(resolve_database_url(settings), settings, args.concurrency))
+    asyncio.run(serve(ready_database_url(settings), settings, args.concurrency))
     return 0

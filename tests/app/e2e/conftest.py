@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,11 +66,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(e2e_data: tuple[str, SeededData]) -> Iterator[str]:
-    """`maira-sae serve` in a subprocess on a free local port; yields its base URL."""
+@contextmanager
+def serving(database_url: str, **env: str) -> Iterator[str]:
+    """`maira-sae serve` in a subprocess on a free local port, with `env` added to its
+    environment; yields its base URL once it answers, stops it on exit."""
     port = _free_port()
-    env = {**os.environ, "MAIRA_SAE_DATABASE_URL": e2e_data[0]}
+    env = {**os.environ, "MAIRA_SAE_DATABASE_URL": database_url, **env}
     command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
@@ -95,6 +97,13 @@ def live_server(e2e_data: tuple[str, SeededData]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_data: tuple[str, SeededData]) -> Iterator[str]:
+    """`maira-sae serve` in a subprocess on a free local port; yields its base URL."""
+    with serving(e2e_data[0]) as base_url:
+        yield base_url
 
 
 @pytest.fixture

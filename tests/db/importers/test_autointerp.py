@@ -235,3 +235,62 @@ def test_command_prints_summary_and_exits_2_on_bad_input(
     )
     assert failed.returncode == 2
     assert failed.stderr.startswith("error: bad.csv: no feature-index column")
+
+
+def test_hostile_values_are_skipped_by_row_and_the_rest_imported(
+    session: Session, tmp_path: Path
+) -> None:
+    sae = add_sae(session, d_sae=8)
+    path = tmp_path / "hostile.csv"
+    lines = [
+        "feature,label,test_f1,n",
+        "0,fine,0.5,10",
+        "1,huge count,0.5,2147483648",
+        "2,nul\x00label,0.5,3",
+        "3," + "x" * (200 * 1024) + ",0.5,4",
+        "4,after the long one,0.5,2147483647",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = import_autointerp(session, path, sae.slug)
+
+    assert (report.rows_read, report.imported) == (5, 2)
+    reasons = {item.row: item.reason for item in report.skipped}
+    assert reasons == {
+        3: "n = 2147483648 is larger than the largest count stored, 2,147,483,647",
+        4: "'label' contains a NUL character (a binary byte)",
+        5: "a value is longer than 128 KB",
+    }
+    assert feature_row(session, sae.id, 4).label == "after the long one"
+
+
+def test_a_latin1_file_is_read_as_cp1252_and_said_so(session: Session, tmp_path: Path) -> None:
+    sae = add_sae(session, d_sae=8)
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("feature,label\n0,épanchement pleural\n1,cœur élargi\n".encode("cp1252"))
+
+    report = import_autointerp(session, path, sae.slug)
+
+    assert report.imported == 2 and report.skipped == []
+    assert feature_row(session, sae.id, 0).label == "épanchement pleural"
+    assert feature_row(session, sae.id, 1).label == "cœur élargi"
+    assert any("not UTF-8; it was read as Windows-1252" in note for note in report.notes)
+
+
+def test_an_unclosed_quote_is_reported_not_swallowed(session: Session, tmp_path: Path) -> None:
+    sae = add_sae(session, d_sae=8)
+    path = write(
+        tmp_path,
+        "quote.csv",
+        ["feature,label", "0,fine", '1,"never closed', "2,swallowed", "3,swallowed too"],
+    )
+
+    report = import_autointerp(session, path, sae.slug)
+
+    assert (report.rows_read, report.imported) == (2, 1)
+    assert [item.row for item in report.skipped] == [3]
+    assert "runs over lines 3-5" in report.skipped[0].reason
+    assert "quote" in report.skipped[0].reason
+    summary = "\n".join(report.summary())
+    assert "imported 1 of 2 rows" in summary
+    assert "4 non-empty lines after the header but parsed into 2 rows" in summary

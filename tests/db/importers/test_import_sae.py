@@ -129,9 +129,21 @@ def test_wrong_files_fail_with_one_line_and_write_nothing(
     wrong_shape = tmp_path / "wrong_shape.pt"
     torch.save(state, wrong_shape)
 
+    state = torch.load(checkpoint / "ae.pt", weights_only=True)
+    state["W_dec"][3, 5] = float("nan")
+    state["W_enc"][0, 0] = float("inf")
+    non_finite = tmp_path / "non_finite.pt"
+    torch.save(state, non_finite)
+    state = torch.load(checkpoint / "ae.pt", weights_only=True)
+    state["b_enc"][7] = float("-inf")
+    infinite_bias = tmp_path / "infinite_bias.pt"
+    torch.save(state, infinite_bias)
+
     for path, expected in [
         (corrupt, "not a readable"),
         (wrong_shape, "W_dec has shape (256, 32)"),
+        (non_finite, "W_enc holds 1 NaN or infinite values; the checkpoint is damaged"),
+        (infinite_bias, "b_enc holds 1 NaN or infinite values"),
         (tmp_path / "missing", "no such checkpoint file"),
     ]:
         assert main(["import-sae", str(path), "--name", "broken"]) == 2

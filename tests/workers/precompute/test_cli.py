@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from sqlalchemy import text
 
+from tests.support.cli import maira_sae
 from tests.support.workers import WorkerStarter
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def maira_sae(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "MAIRA_SAE_DATABASE_URL": url,
-        "MAIRA_SAE_HOME": str(home),
-        "PYTHONPATH": str(REPO),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_precompute_command_writes_dashboards_and_activations(
