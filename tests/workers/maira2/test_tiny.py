@@ -112,6 +112,7 @@ def test_image_token_count_comes_from_the_geometry(tiny_folder: Path, tmp_path: 
     assert runner.image_seq_length == 16
     image = Image.fromarray(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64))
     assert runner.encode(Study(image)).input_ids.count(runner.image_token_id) == 16
+    assert isinstance(runner.generate_report(Study(image), max_new_tokens=2), str)
     released = Maira2Config(
         vision_config={
             "model_type": "dinov2",
