@@ -48,6 +48,9 @@ IMAGE_SIZE = 56
 PATCH_SIZE = 14
 N_LAYERS = 18
 _COMPLETE = "tiny-model.json"
+LAYOUT_VERSION = 2
+"""Bumped when the files' layout changes (2: the released tokenizer layout and template), so a
+cached tiny model from an older build is rebuilt rather than reused."""
 
 CHAT_TEMPLATE = (
     "{{ '" + SYSTEM_PROMPT + "' }}"
@@ -231,29 +234,38 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
         pad_token_id=tokenizer.pad_token_id,
         do_sample=False,
     ).save_pretrained(folder)
-    (folder / _COMPLETE).write_text(json.dumps({"seed": seed}) + "\n")
+    (folder / _COMPLETE).write_text(json.dumps({"seed": seed, "layout": LAYOUT_VERSION}) + "\n")
     return folder
 
 
+def _is_current(folder: Path, seed: int) -> bool:
+    """Whether `folder` holds a complete build of this layout version and seed."""
+    try:
+        stamp = json.loads((folder / _COMPLETE).read_text())
+    except (OSError, ValueError):
+        return False
+    return stamp == {"seed": seed, "layout": LAYOUT_VERSION}
+
+
 def ensure_tiny_model(folder: Path | str, seed: int = 0) -> Path:
-    """Return `folder`, building the tiny model there first unless a complete build is present.
+    """Return `folder`, building the tiny model there first unless a current build is present.
 
     The build goes into a sibling temporary folder that is renamed into place, so concurrent
-    callers never see a half-written model.
+    callers never see a half-written model; a build of an older layout is replaced.
     """
     folder = Path(folder)
-    if (folder / _COMPLETE).is_file():
+    if _is_current(folder, seed):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         build_tiny_model(staging, seed=seed)
-        if folder.exists() and not (folder / _COMPLETE).is_file():
+        if folder.exists() and not _is_current(folder, seed):
             shutil.rmtree(folder)
         try:
             staging.rename(folder)
         except OSError:
-            if not (folder / _COMPLETE).is_file():
+            if not _is_current(folder, seed):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -42,6 +42,14 @@ def test_ensure_builds_once(tmp_path: Path) -> None:
     assert not [path for path in tmp_path.iterdir() if path.name != "tiny"]
 
 
+def test_an_older_layout_is_rebuilt(tmp_path: Path) -> None:
+    folder = ensure_tiny_model(tmp_path / "tiny")
+    (folder / "tiny-model.json").write_text(json.dumps({"seed": 0}) + "\n")
+    (folder / "tokenizer.json").write_text("{}")
+    assert ensure_tiny_model(tmp_path / "tiny") == folder
+    assert len(AutoTokenizer.from_pretrained(folder, config=Maira2Config())) == 32_207
+
+
 def test_raw_config_is_maira2_shaped(tiny_folder: Path) -> None:
     raw = json.loads((tiny_folder / "config.json").read_text())
     assert raw["model_type"] == "maira2"
