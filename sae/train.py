@@ -217,7 +217,7 @@ class Codes(NamedTuple):
 
 
 class _KeptActivations(torch.autograd.Function):
-    """Gather kept entries of the no-grad pre-activations; backward as the dense encoder would.
+    """Kept entries of the no-grad pre-activations, given the gradient the dense encoder gives them.
 
     For `pre = relu((x - b_dec) @ W_enc + b_enc)` and a gradient g on the kept entries only:
     `dW_enc[:, j] = sum (x_i - b_dec) g_ij`, `db_enc[j] = sum_i g_ij`, `db_dec = -W_enc @ db_enc`,
@@ -225,10 +225,9 @@ class _KeptActivations(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, W_enc, b_enc, b_dec, x, pre, rows, features):
-        values = pre[rows, features]
+    def forward(ctx, W_enc, b_enc, b_dec, x, values, rows, features):
         ctx.save_for_backward(W_enc, b_dec, x, rows, features, values)
-        return values
+        return values.clone()
 
     @staticmethod
     def backward(ctx, grad):
@@ -245,14 +244,14 @@ class _KeptActivations(torch.autograd.Function):
 def kept_activations(
     sae: MatryoshkaSae,
     x: torch.Tensor,
-    pre: torch.Tensor,
+    values: torch.Tensor,
     rows: torch.Tensor,
     features: torch.Tensor,
 ) -> torch.Tensor:
-    """The entries `pre[rows, features]` of the dense no-grad pre-activations, with the gradient
-    autograd would give the dense `relu((x - b_dec) @ W_enc + b_enc)` at those entries (BatchTopK
-    passes none to any other entry)."""
-    return _KeptActivations.apply(sae.W_enc, sae.b_enc, sae.b_dec, x, pre, rows, features)
+    """`values` = `pre[rows, features]`, read from the dense no-grad pre-activations, with the
+    gradient autograd would give the dense `relu((x - b_dec) @ W_enc + b_enc)` at those entries
+    (BatchTopK passes none to any other entry)."""
+    return _KeptActivations.apply(sae.W_enc, sae.b_enc, sae.b_dec, x, values, rows, features)
 
 
 def decode_entries(codes: Codes, W_dec: torch.Tensor) -> torch.Tensor:
@@ -301,7 +300,8 @@ def auxiliary_loss(
     )
     rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(top.indices.shape[1])
     features = dead_features[top.indices.flatten()]
-    codes = Codes(rows, features, kept_activations(sae, x, pre, rows, features))
+    values = kept_activations(sae, x, top.values.flatten(), rows, features)
+    codes = Codes(rows, features, values)
     reconstruction = residual.new_zeros(residual.shape).index_add(
         0, rows, decode_entries(codes, sae.W_dec)
     )
@@ -322,7 +322,8 @@ def batch_top_k_codes(sae: MatryoshkaSae, x: torch.Tensor, pre: torch.Tensor) ->
     """The BatchTopK code of x as its `k * N` kept entries, values carrying their gradient."""
     flat_indices = batch_top_k_indices(pre, sae.k)
     rows, features = flat_indices // sae.d_sae, flat_indices % sae.d_sae
-    return Codes(rows, features, kept_activations(sae, x, pre, rows, features))
+    values = pre.view(-1).index_select(0, flat_indices)
+    return Codes(rows, features, kept_activations(sae, x, values, rows, features))
 
 
 def train_step(state: TrainState, x: torch.Tensor, config: TrainConfig) -> StepMetrics:
