@@ -11,6 +11,7 @@ and threshold at the end, so the returned SAE takes raw activations.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -216,12 +217,30 @@ class Codes(NamedTuple):
     values: torch.Tensor
 
 
+def sparse_matrix(
+    major: torch.Tensor, minor: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CSR matrix with entry (major[i], minor[i]) = values[i], the order that sorts the entries).
+
+    Entries must be distinct; they are sorted by row, then column, as CSR kernels expect.
+    """
+    order = torch.argsort(major * shape[1] + minor)
+    crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=major.device)
+    crow[1:] = torch.bincount(major, minlength=shape[0]).cumsum(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        matrix = torch.sparse_csr_tensor(
+            crow, minor[order], values[order], shape, check_invariants=False
+        )
+    return matrix, order
+
+
 class _KeptActivations(torch.autograd.Function):
     """Kept entries of the no-grad pre-activations, given the gradient the dense encoder gives them.
 
     For `pre = relu((x - b_dec) @ W_enc + b_enc)` and a gradient g on the kept entries only:
-    `dW_enc[:, j] = sum (x_i - b_dec) g_ij`, `db_enc[j] = sum_i g_ij`, `db_dec = -W_enc @ db_enc`,
-    where g is masked by the ReLU (zero where the kept value is 0).
+    `dW_enc = (x - b_dec)ᵀ g` (a sparse product), `db_enc[j] = sum_i g_ij`,
+    `db_dec = -W_enc @ db_enc`, where g is masked by the ReLU (zero where the kept value is 0).
     """
 
     @staticmethod
@@ -235,8 +254,8 @@ class _KeptActivations(torch.autograd.Function):
         grad = grad * (values > 0)
         d_sae = W_enc.shape[1]
         grad_b_enc = grad.new_zeros(d_sae).index_add_(0, features, grad)
-        centred = (x - b_dec).index_select(0, rows).mul_(grad[:, None])
-        grad_W_enc = grad.new_zeros(d_sae, W_enc.shape[0]).index_add_(0, features, centred).T
+        by_feature, _ = sparse_matrix(features, rows, grad, (d_sae, x.shape[0]))
+        grad_W_enc = (by_feature @ (x - b_dec)).T
         grad_b_dec = -(W_enc @ grad_b_enc)
         return grad_W_enc, grad_b_enc, grad_b_dec, None, None, None, None
 
@@ -254,9 +273,43 @@ def kept_activations(
     return _KeptActivations.apply(sae.W_enc, sae.b_enc, sae.b_dec, x, values, rows, features)
 
 
-def decode_entries(codes: Codes, W_dec: torch.Tensor) -> torch.Tensor:
-    """(M, d_in) decoder contributions `value · W_dec[feature]` of each entry."""
-    return codes.values[:, None] * W_dec.index_select(0, codes.features)
+class _SparseDecode(torch.autograd.Function):
+    """(n_out, d_in) = S @ W_dec for the sparse S with S[out_rows[i], features[i]] = values[i].
+
+    Backward: `dvalues[i] = <dout[out_rows[i]], W_dec[features[i]]>` (a sampled product) and
+    `dW_dec = Sᵀ dout`; nothing of size (n_out, d_sae) or (entries, d_in) is ever materialised.
+    """
+
+    @staticmethod
+    def forward(ctx, values, W_dec, out_rows, features, n_out):
+        by_row, order = sparse_matrix(out_rows, features, values, (n_out, W_dec.shape[0]))
+        ctx.save_for_backward(W_dec, out_rows, features, values, order)
+        ctx.n_out = n_out
+        return by_row @ W_dec
+
+    @staticmethod
+    def backward(ctx, grad):
+        W_dec, out_rows, features, values, order = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_values = grad_W_dec = None
+        if ctx.needs_input_grad[0]:
+            pattern, _ = sparse_matrix(
+                out_rows, features, torch.zeros_like(values), (ctx.n_out, W_dec.shape[0])
+            )
+            sampled = torch.sparse.sampled_addmm(pattern, grad, W_dec.T, beta=0.0).values()
+            grad_values = torch.empty_like(values)
+            grad_values[order] = sampled
+        if ctx.needs_input_grad[1]:
+            by_feature, _ = sparse_matrix(features, out_rows, values, (W_dec.shape[0], ctx.n_out))
+            grad_W_dec = by_feature @ grad
+        return grad_values, grad_W_dec, None, None, None
+
+
+def sparse_decode(
+    codes: Codes, W_dec: torch.Tensor, out_rows: torch.Tensor, n_out: int
+) -> torch.Tensor:
+    """(n_out, d_in): row r sums `value · W_dec[feature]` over the entries with `out_rows` r."""
+    return _SparseDecode.apply(codes.values, W_dec, out_rows, codes.features, n_out)
 
 
 def prefix_losses(
@@ -271,9 +324,7 @@ def prefix_losses(
     n_groups, (n_tokens, d_in) = len(sae.group_sizes), x.shape
     ends = torch.tensor(sae.group_sizes, device=x.device).cumsum(0)
     group = torch.bucketize(codes.features, ends, right=True)
-    partial = x.new_zeros(n_groups * n_tokens, d_in).index_add(
-        0, group * n_tokens + codes.rows, decode_entries(codes, sae.W_dec)
-    )
+    partial = sparse_decode(codes, sae.W_dec, group * n_tokens + codes.rows, n_groups * n_tokens)
     x_hats = sae.b_dec + partial.view(n_groups, n_tokens, d_in).cumsum(0)
     per_prefix = (x - x_hats).pow(2).sum(dim=-1).mean(dim=-1)
     return per_prefix * torch.tensor(weights, device=x.device), x_hats[-1]
@@ -302,9 +353,7 @@ def auxiliary_loss(
     features = dead_features[top.indices.flatten()]
     values = kept_activations(sae, x, top.values.flatten(), rows, features)
     codes = Codes(rows, features, values)
-    reconstruction = residual.new_zeros(residual.shape).index_add(
-        0, rows, decode_entries(codes, sae.W_dec)
-    )
+    reconstruction = sparse_decode(codes, sae.W_dec, rows, x.shape[0])
     error = (residual - reconstruction).pow(2).sum(dim=-1).mean()
     variance = (residual - residual.mean(dim=0)).pow(2).sum(dim=-1).mean()
     return (error / variance).nan_to_num(0.0)
@@ -331,8 +380,8 @@ def train_step(state: TrainState, x: torch.Tensor, config: TrainConfig) -> StepM
 
     The dense (N, d_sae) pre-activations are computed once without autograd into a buffer reused
     across steps; everything that needs a gradient touches only the `k * N` kept entries (and the
-    auxiliary loss's dead-feature entries), so the step costs one dense matrix product instead of
-    five and allocates no dense code, mask or gradient of that size.
+    auxiliary loss's dead-feature entries) through sparse (CSR) products, so the step costs one
+    dense matrix product instead of five and allocates no dense code, mask or gradient of that size.
     """
     sae = state.sae
     with torch.no_grad():
