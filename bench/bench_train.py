@@ -3,7 +3,8 @@
 Both train the same Matryoshka BatchTopK SAE (default: d_in 64 from the tiny model, expansion 64,
 so F = 4,096, k = 16, batches of 4,096 tokens) on the same normalised activation batches, on the
 same number of threads, in the same run, round after round (ours, then the reference, then ours
-again...). Prints steps/s and tokens/s of each and the ratio ours / reference (> 1: ours faster).
+again...). Prints steps/s and tokens/s of each and the ratio ours / reference per round and its
+median (> 1: ours faster); a round's two runs see the same machine load.
 
     .venv/bin/python bench/bench_train.py [--activations FOLDER] [--expansion 64] [--k 16]
         [--batch-size 4096] [--steps 30] [--rounds 3] [--threads 1]
@@ -227,9 +228,11 @@ def main() -> None:
     if reference:
         ref_steps = statistics.median(r["steps_per_s"] for r in reference)
         ref_tokens = statistics.median(r["tokens_per_s"] for r in reference)
+        ratios = [a["steps_per_s"] / b["steps_per_s"] for a, b in zip(ours, reference, strict=True)]
         print(
             f"dictionary_learning: {ref_steps:.2f} steps/s, {ref_tokens:,.0f} tokens/s (median)\n"
-            f"ratio ours / dictionary_learning: {ours_steps / ref_steps:.2f}x"
+            f"ratio ours / dictionary_learning: {statistics.median(ratios):.2f}x (median of the "
+            f"rounds' ratios: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
         )
 
 
