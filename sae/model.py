@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -93,8 +95,38 @@ class MatryoshkaSae(nn.Module):
         )
 
 
+def batch_top_k_indices(pre: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, F) -> flat indices of the `k * N` largest entries of `pre` (unordered).
+
+    The same set as `pre.flatten().topk(k * N)`, found without a full-size selection: a strided
+    sample gives a cut-off that at least `k * N` entries reach, and only the entries at or above it
+    enter `topk`. Entries below the cut-off cannot be among the largest `k * N`, so the result is
+    exact; when a cut-off admits too few entries a lower one is tried, and finally all entries.
+    """
+    flat = pre.detach().flatten()
+    wanted = k * pre.size(0)
+    stride = _sample_stride(pre.size(-1), flat.numel() // (4 * wanted))
+    if stride > 1:
+        sample = flat[::stride]
+        for margin in (2, 8):
+            cut_rank = min(sample.numel(), margin * wanted // stride + 1)
+            cutoff = sample.topk(cut_rank, sorted=False).values.min()
+            candidates = (flat >= cutoff).nonzero().squeeze(1)
+            if candidates.numel() >= wanted:
+                return candidates[flat[candidates].topk(wanted, sorted=False).indices]
+    return flat.topk(wanted, sorted=False).indices
+
+
+def _sample_stride(width: int, largest: int) -> int:
+    """A stride up to `largest` coprime to `width`, so a strided sample covers every column."""
+    for stride in range(max(largest, 1), 1, -1):
+        if math.gcd(stride, width) == 1:
+            return stride
+    return 1
+
+
 def batch_top_k(pre: torch.Tensor, k: int) -> torch.Tensor:
     """(N, F) -> (N, F): keep the `k * N` largest entries of the flattened batch, zero the rest."""
     flat = pre.flatten()
-    top = flat.topk(k * pre.size(0), sorted=False)
-    return torch.zeros_like(flat).scatter(-1, top.indices, top.values).reshape(pre.shape)
+    indices = batch_top_k_indices(pre, k)
+    return torch.zeros_like(flat).scatter(-1, indices, flat[indices]).reshape(pre.shape)

@@ -11,13 +11,14 @@ and threshold at the end, so the returned SAE takes raw activations.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
 
-from sae.model import MatryoshkaSae, batch_top_k
+from sae.model import MatryoshkaSae, batch_top_k_indices
 
 DEFAULT_GROUP_FRACTIONS = (1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 16)
 
@@ -133,6 +134,8 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     tokens_since_fired: torch.Tensor
     step: int = 0
+    pre: torch.Tensor | None = None
+    """Buffer for the dense pre-activations, reused by every step (no 64 MB allocation each)."""
     history: list[StepMetrics] = field(default_factory=list)
 
 
@@ -206,64 +209,196 @@ def new_state(sae: MatryoshkaSae, config: TrainConfig) -> TrainState:
     return TrainState(sae, optimizer, scheduler, tokens_since_fired)
 
 
-def prefix_losses(
-    x: torch.Tensor, f: torch.Tensor, sae: MatryoshkaSae, weights: list[float]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """x (N, d_in), f (N, d_sae) -> (weighted squared error per nested prefix (G,), x_hat).
+class Codes(NamedTuple):
+    """The non-zero candidates of a sparse code: token row, feature and activation of each entry."""
 
-    Prefix g reconstructs x from groups 0..g only; x_hat is the full reconstruction.
+    rows: torch.Tensor
+    features: torch.Tensor
+    values: torch.Tensor
+
+
+def sparse_matrix(
+    major: torch.Tensor, minor: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CSR matrix with entry (major[i], minor[i]) = values[i], the order that sorts the entries).
+
+    Entries must be distinct; they are sorted by row, then column, as CSR kernels expect.
     """
-    x_hat = sae.b_dec.expand_as(x)
-    losses = []
-    for f_group, W_group, weight in zip(
-        f.split(sae.group_sizes, dim=1), sae.W_dec.split(sae.group_sizes), weights, strict=True
-    ):
-        x_hat = x_hat + f_group @ W_group
-        losses.append((x - x_hat).pow(2).sum(dim=-1).mean() * weight)
-    return torch.stack(losses), x_hat
+    order = torch.argsort(major * shape[1] + minor)
+    crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=major.device)
+    crow[1:] = torch.bincount(major, minlength=shape[0]).cumsum(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        matrix = torch.sparse_csr_tensor(
+            crow, minor[order], values[order], shape, check_invariants=False
+        )
+    return matrix, order
+
+
+class _KeptActivations(torch.autograd.Function):
+    """Kept entries of the no-grad pre-activations, given the gradient the dense encoder gives them.
+
+    For `pre = relu((x - b_dec) @ W_enc + b_enc)` and a gradient g on the kept entries only:
+    `dW_enc = (x - b_dec)ᵀ g` (a sparse product), `db_enc[j] = sum_i g_ij`,
+    `db_dec = -W_enc @ db_enc`, where g is masked by the ReLU (zero where the kept value is 0).
+    """
+
+    @staticmethod
+    def forward(ctx, W_enc, b_enc, b_dec, x, values, rows, features):
+        ctx.save_for_backward(W_enc, b_dec, x, rows, features, values)
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        W_enc, b_dec, x, rows, features, values = ctx.saved_tensors
+        grad = grad * (values > 0)
+        d_sae = W_enc.shape[1]
+        grad_b_enc = grad.new_zeros(d_sae).index_add_(0, features, grad)
+        by_feature, _ = sparse_matrix(features, rows, grad, (d_sae, x.shape[0]))
+        grad_W_enc = (by_feature @ (x - b_dec)).T
+        grad_b_dec = -(W_enc @ grad_b_enc)
+        return grad_W_enc, grad_b_enc, grad_b_dec, None, None, None, None
+
+
+def kept_activations(
+    sae: MatryoshkaSae,
+    x: torch.Tensor,
+    values: torch.Tensor,
+    rows: torch.Tensor,
+    features: torch.Tensor,
+) -> torch.Tensor:
+    """`values` = `pre[rows, features]`, read from the dense no-grad pre-activations, with the
+    gradient autograd would give the dense `relu((x - b_dec) @ W_enc + b_enc)` at those entries
+    (BatchTopK passes none to any other entry)."""
+    return _KeptActivations.apply(sae.W_enc, sae.b_enc, sae.b_dec, x, values, rows, features)
+
+
+class _SparseDecode(torch.autograd.Function):
+    """(n_out, d_in) = S @ W_dec for the sparse S with S[out_rows[i], features[i]] = values[i].
+
+    Backward: `dvalues[i] = <dout[out_rows[i]], W_dec[features[i]]>` (a sampled product) and
+    `dW_dec = Sᵀ dout`; nothing of size (n_out, d_sae) or (entries, d_in) is ever materialised.
+    """
+
+    @staticmethod
+    def forward(ctx, values, W_dec, out_rows, features, n_out):
+        by_row, order = sparse_matrix(out_rows, features, values, (n_out, W_dec.shape[0]))
+        ctx.save_for_backward(W_dec, out_rows, features, values, order)
+        ctx.n_out = n_out
+        return by_row @ W_dec
+
+    @staticmethod
+    def backward(ctx, grad):
+        W_dec, out_rows, features, values, order = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_values = grad_W_dec = None
+        if ctx.needs_input_grad[0]:
+            pattern, _ = sparse_matrix(
+                out_rows, features, torch.zeros_like(values), (ctx.n_out, W_dec.shape[0])
+            )
+            sampled = torch.sparse.sampled_addmm(pattern, grad, W_dec.T, beta=0.0).values()
+            grad_values = torch.empty_like(values)
+            grad_values[order] = sampled
+        if ctx.needs_input_grad[1]:
+            by_feature, _ = sparse_matrix(features, out_rows, values, (W_dec.shape[0], ctx.n_out))
+            grad_W_dec = by_feature @ grad
+        return grad_values, grad_W_dec, None, None, None
+
+
+def sparse_decode(
+    codes: Codes, W_dec: torch.Tensor, out_rows: torch.Tensor, n_out: int
+) -> torch.Tensor:
+    """(n_out, d_in): row r sums `value · W_dec[feature]` over the entries with `out_rows` r."""
+    return _SparseDecode.apply(codes.values, W_dec, out_rows, codes.features, n_out)
+
+
+def prefix_losses(
+    x: torch.Tensor, codes: Codes, sae: MatryoshkaSae, weights: list[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (N, d_in) and a sparse code -> (weighted squared error per nested prefix (G,), x_hat).
+
+    Prefix g reconstructs x from groups 0..g only; x_hat is the full reconstruction. Each entry's
+    decoder contribution is added into its group's partial sum, and the prefixes are cumulative
+    sums of those: `sum(f[:, :end] @ W_dec[:end])` without the zeros of the dense code.
+    """
+    n_groups, (n_tokens, d_in) = len(sae.group_sizes), x.shape
+    ends = torch.tensor(sae.group_sizes, device=x.device).cumsum(0)
+    group = torch.bucketize(codes.features, ends, right=True)
+    partial = sparse_decode(codes, sae.W_dec, group * n_tokens + codes.rows, n_groups * n_tokens)
+    x_hats = sae.b_dec + partial.view(n_groups, n_tokens, d_in).cumsum(0)
+    per_prefix = (x - x_hats).pow(2).sum(dim=-1).mean(dim=-1)
+    return per_prefix * torch.tensor(weights, device=x.device), x_hats[-1]
 
 
 def auxiliary_loss(
-    residual: torch.Tensor, pre: torch.Tensor, W_dec: torch.Tensor, dead: torch.Tensor, top_k: int
+    sae: MatryoshkaSae,
+    x: torch.Tensor,
+    pre: torch.Tensor,
+    residual: torch.Tensor,
+    dead: torch.Tensor,
+    top_k: int,
 ) -> torch.Tensor:
-    """Reconstruct the residual (N, d_in) from the top dead-feature pre-activations (N, d_sae).
+    """Reconstruct the residual (N, d_in) from each token's top dead-feature pre-activations.
 
-    Normalised by the residual's variance (OpenAI's formulation); 0 when nothing is dead.
+    `pre` (N, d_sae) are the no-grad pre-activations of x. Normalised by the residual's variance
+    (OpenAI's formulation); 0 when nothing is dead.
     """
-    n_dead = int(dead.sum())
-    if n_dead == 0:
+    dead_features = dead.nonzero().squeeze(1)
+    if dead_features.numel() == 0:
         return residual.new_zeros(())
-    masked = torch.where(dead[None], pre, -torch.inf)
-    top = masked.topk(min(top_k, n_dead), dim=-1, sorted=False)
-    codes = torch.zeros_like(pre).scatter(-1, top.indices, top.values)
-    error = (residual - codes @ W_dec).pow(2).sum(dim=-1).mean()
+    top = pre.index_select(1, dead_features).topk(
+        min(top_k, dead_features.numel()), dim=-1, sorted=False
+    )
+    rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(top.indices.shape[1])
+    features = dead_features[top.indices.flatten()]
+    values = kept_activations(sae, x, top.values.flatten(), rows, features)
+    codes = Codes(rows, features, values)
+    reconstruction = sparse_decode(codes, sae.W_dec, rows, x.shape[0])
+    error = (residual - reconstruction).pow(2).sum(dim=-1).mean()
     variance = (residual - residual.mean(dim=0)).pow(2).sum(dim=-1).mean()
     return (error / variance).nan_to_num(0.0)
 
 
 @torch.no_grad()
-def updated_threshold(threshold: float, f: torch.Tensor, beta: float) -> float:
+def updated_threshold(threshold: float, values: torch.Tensor, beta: float) -> float:
     """EMA of the smallest positive kept activation; the first update replaces the -1 start."""
-    active = f[f > 0]
+    active = values[values > 0]
     smallest = float(active.min()) if active.numel() else 0.0
     return smallest if threshold < 0 else beta * threshold + (1 - beta) * smallest
 
 
+def batch_top_k_codes(sae: MatryoshkaSae, x: torch.Tensor, pre: torch.Tensor) -> Codes:
+    """The BatchTopK code of x as its `k * N` kept entries, values carrying their gradient."""
+    flat_indices = batch_top_k_indices(pre, sae.k)
+    rows, features = flat_indices // sae.d_sae, flat_indices % sae.d_sae
+    values = pre.view(-1).index_select(0, flat_indices)
+    return Codes(rows, features, kept_activations(sae, x, values, rows, features))
+
+
 def train_step(state: TrainState, x: torch.Tensor, config: TrainConfig) -> StepMetrics:
-    """One optimizer step on a normalised batch x (N, d_in)."""
+    """One optimizer step on a normalised batch x (N, d_in).
+
+    The dense (N, d_sae) pre-activations are computed once without autograd into a buffer reused
+    across steps; everything that needs a gradient touches only the `k * N` kept entries (and the
+    auxiliary loss's dead-feature entries) through sparse (CSR) products, so the step costs one
+    dense matrix product instead of five and allocates no dense code, mask or gradient of that size.
+    """
     sae = state.sae
-    pre = sae.pre_activations(x)
-    f = batch_top_k(pre, sae.k)
+    with torch.no_grad():
+        if state.pre is None or state.pre.shape != (x.shape[0], sae.d_sae):
+            state.pre = x.new_empty(x.shape[0], sae.d_sae)
+        pre = torch.addmm(sae.b_enc, x - sae.b_dec, sae.W_enc, out=state.pre).relu_()
+    codes = batch_top_k_codes(sae, x, pre)
     if state.step > config.threshold_start_step:
-        sae.threshold = updated_threshold(sae.threshold, f, config.threshold_beta)
-    losses, x_hat = prefix_losses(x, f, sae, config.weights)
-    fired = (f > 0).any(dim=0)
+        sae.threshold = updated_threshold(sae.threshold, codes.values, config.threshold_beta)
+    losses, x_hat = prefix_losses(x, codes, sae, config.weights)
+    active = codes.values.detach() > 0
     state.tokens_since_fired += x.shape[0]
-    state.tokens_since_fired[fired] = 0
+    state.tokens_since_fired[codes.features[active]] = 0
     dead = state.tokens_since_fired >= config.dead_feature_threshold
     top_k_aux = config.top_k_aux or sae.d_in // 2
-    aux = auxiliary_loss((x - x_hat).detach(), pre, sae.W_dec, dead, top_k_aux)
-    loss = losses.mean() + config.auxk_alpha * aux
+    aux = auxiliary_loss(sae, x, pre, (x - x_hat).detach(), dead, top_k_aux)
+    loss = losses.sum() / len(losses) + config.auxk_alpha * aux
     loss.backward()
     remove_parallel_gradient_(sae.W_dec.data, sae.W_dec.grad)
     torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0)
@@ -278,7 +413,7 @@ def train_step(state: TrainState, x: torch.Tensor, config: TrainConfig) -> StepM
         float(loss.detach()),
         float(aux.detach()),
         float(fvu),
-        float((f > 0).sum()) / x.shape[0],
+        float(active.sum()) / x.shape[0],
         float(dead.float().mean()),
     )
     state.history.append(metrics)

@@ -1,9 +1,10 @@
 """Token ids, token masks and pixel tensors for MAIRA-2: one prompt (+ report) per row, left padded.
 
-Report tokens are tokenised together with the prompt (prompt text + " " + report), and the prompt's
-own ids must come out unchanged as the prefix: that is what the model sees when it generates the
-report after "ASSISTANT:". Masks keep report tokens and the free-text field values, and drop image
-placeholders, BOS/EOS/padding and the template's boilerplate.
+A prompt with a report is the whole rendered conversation, tokenised once; the report's tokens are
+the ones whose characters overlap the report's span (offsets), so a report whose first token absorbs
+the template's trailing space ("ASSISTANT: " + "There" -> ":" "\u2581There") is found all the same.
+Masks keep report tokens and the free-text field values, and drop image placeholders, BOS/EOS/
+padding and the template's boilerplate.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ class EncodedRow:
     """One row before padding."""
 
     input_ids: list[int]
-    prompt_length: int
     report_positions: list[int]
     """Positions of the report's tokens (special tokens excluded), ascending."""
     field_positions: list[int]
@@ -61,13 +61,15 @@ def encode_row(
     prompt: Prompt,
     image_token_id: int,
     image_seq_length: int,
-    report: str | None = None,
 ) -> EncodedRow:
-    """Tokenise a prompt and optionally its report; assert one placeholder per image feature."""
-    add_special = _adds_bos(tokenizer, prompt.text)
-    encoded = tokenizer(prompt.text, add_special_tokens=add_special, return_offsets_mapping=True)
-    prompt_ids: list[int] = encoded["input_ids"]
-    n_placeholders = sum(1 for token in prompt_ids if token == image_token_id)
+    """Tokenise a prompt (with its report, if any); assert one placeholder per image feature."""
+    encoded = tokenizer(
+        prompt.text,
+        add_special_tokens=_adds_bos(tokenizer, prompt.text),
+        return_offsets_mapping=True,
+    )
+    input_ids: list[int] = encoded["input_ids"]
+    n_placeholders = sum(1 for token in input_ids if token == image_token_id)
     expected = image_seq_length * len(prompt.images)
     if n_placeholders != expected:
         raise ValueError(
@@ -75,34 +77,20 @@ def encode_row(
             f"({image_seq_length} per image x {len(prompt.images)})"
         )
     special_ids = set(tokenizer.all_special_ids) | {image_token_id}
-    field_positions, field_names = [], []
+    field_positions, field_names, report_positions = [], [], []
     for position, (start, end) in enumerate(encoded["offset_mapping"]):
-        if end <= start or prompt_ids[position] in special_ids:
+        if end <= start or input_ids[position] in special_ids:
+            continue
+        if prompt.report is not None and start < prompt.report.end and end > prompt.report.start:
+            report_positions.append(position)
             continue
         for span in prompt.fields:
             if start < span.end and end > span.start:
                 field_positions.append(position)
                 field_names.append(span.name)
                 break
-    input_ids = prompt_ids
-    report_positions: list[int] = []
-    report_text = (report or "").strip()
-    if report_text:
-        separator = "" if prompt.text[-1:].isspace() else " "
-        full_ids = tokenizer(prompt.text + separator + report_text, add_special_tokens=add_special)[
-            "input_ids"
-        ]
-        if full_ids[: len(prompt_ids)] != prompt_ids:
-            raise ValueError("the report's first token merges with the prompt's last token")
-        input_ids = full_ids
-        report_positions = [
-            position
-            for position in range(len(prompt_ids), len(full_ids))
-            if full_ids[position] not in special_ids
-        ]
     return EncodedRow(
         input_ids=input_ids,
-        prompt_length=len(prompt_ids),
         report_positions=report_positions,
         field_positions=field_positions,
         field_names=field_names,
@@ -111,12 +99,19 @@ def encode_row(
 
 
 def model_image(image: Image.Image) -> Image.Image:
-    """MAIRA-2's image normalisation: grey, min-max stretched to 0-255, as RGB for the processor."""
-    grey = np.asarray(image.convert("L"), dtype=np.float32)
-    low, high = float(grey.min()), float(grey.max())
-    if high > low:
-        grey = (grey - low) * (255.0 / (high - low))
-    return Image.fromarray(np.round(grey).astype(np.uint8)).convert("RGB")
+    """MAIRA-2's image normalisation, as its reference processor computes it, as RGB.
+
+    Grey (`convert("L")`), then `(x - min) / (max - min) * 255` in float64, truncated to uint8
+    (not rounded: a non-full-range image loses up to one grey level, exactly as in the reference).
+    A constant image, where the reference would divide by zero, becomes black.
+    """
+    grey = np.asarray(image.convert("L"))
+    low, high = grey.min(), grey.max()
+    if high == low:
+        stretched = np.zeros_like(grey)
+    else:
+        stretched = ((grey - low) / (high - low) * 255).astype(np.uint8)
+    return Image.fromarray(stretched).convert("RGB")
 
 
 def pixel_values(image_processor: BaseImageProcessor, images: list[Image.Image]) -> torch.Tensor:

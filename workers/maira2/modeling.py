@@ -114,3 +114,19 @@ class Maira2ForConditionalGeneration(LlavaForConditionalGeneration):
     def decoder_layers(self) -> nn.ModuleList:
         """The language model's decoder blocks, `model.model.language_model.layers`."""
         return self.model.language_model.layers
+
+
+def image_feature_count(config: Maira2Config) -> int:
+    """Image features (= `<image>` placeholders) per image, from the vision geometry.
+
+    `(image_size / patch_size)^2` patch tokens, plus the CLS token unless the "default" strategy
+    drops it or the backbone's reshaped maps never had it (see `get_image_features`):
+    (518 / 14)^2 = 1,369 for RAD-DINO. As in the reference pipeline, `config.json`'s
+    `image_seq_length` is never read.
+    """
+    vision = config.vision_config
+    per_side = vision.image_size // vision.patch_size
+    keeps_cls = config.vision_feature_select_strategy != "default" and not getattr(
+        vision, "reshape_hidden_states", False
+    )
+    return per_side * per_side + int(keeps_cls)

@@ -3,8 +3,16 @@
 The message is one user turn whose content alternates text items and image items, in MAIRA-2's
 order: "Given the current frontal image[ only]" + frontal, then the lateral and the prior frontal
 with their phrases, then " PRIOR_REPORT: ..." (only with a prior image), then the instruction and
-" INDICATION: {i} TECHNIQUE: {t} COMPARISON: {c}" ("N/A" for an empty field). The checkpoint's own
-chat template renders it; each `<image>` is then expanded to `image_seq_length` placeholders.
+" INDICATION: {i} TECHNIQUE: {t} COMPARISON: {c}". As in the reference processor, a field that is
+None or "" becomes "N/A" and any other value is kept verbatim (whitespace included). The
+checkpoint's own chat template renders it; each `<image>` is then expanded to `image_seq_length`
+placeholders.
+
+With a report (teacher-forced capture) the template renders the whole conversation, the user turn
+and an assistant turn holding the report, and `Prompt.report` records where the report's characters
+lie: tokens are found by character offsets, never by assuming the report's tokens follow the
+generation prompt's (the released template ends "ASSISTANT: ", whose lone "\u2581" merges into the
+report's first token).
 
 Text-only prompt: a `Study` with `frontal=None` gives the same text without any image item (for
 report corpora that have no images). Its wording still says "Given the current frontal image only",
@@ -60,6 +68,8 @@ class Prompt:
     text: str
     images: list[Image.Image] = field(default_factory=list)
     fields: list[FieldSpan] = field(default_factory=list)
+    report: FieldSpan | None = None
+    """Where the report lies in `text` when the conversation was rendered with one."""
 
 
 @dataclass(frozen=True)
@@ -70,8 +80,8 @@ class _Item:
 
 
 def _value(text: str | None) -> str | None:
-    stripped = (text or "").strip()
-    return stripped or None
+    """The field's text, or None for "N/A": the reference maps only None and "" to "N/A"."""
+    return text if text else None
 
 
 def _study_items(study: Study, grounded: bool) -> list[_Item]:
@@ -127,8 +137,13 @@ def build_prompt(
     image_seq_length: int,
     image_token: str = "<image>",
     grounded: bool = False,
+    report: str | None = None,
 ) -> Prompt:
-    """Render `study` with the tokenizer's chat template and expand each image placeholder."""
+    """Render `study` with the tokenizer's chat template and expand each image placeholder.
+
+    Without `report` the text ends with the template's generation prompt; with one it is the whole
+    conversation, the report as the assistant's turn.
+    """
     items = _study_items(study, grounded)
     content = []
     for index, item in enumerate(items):
@@ -136,8 +151,13 @@ def build_prompt(
             content.append({"index": None, "text": item.text, "type": "text"})
         else:
             content.append({"index": index, "text": None, "type": "image"})
+    messages = [{"role": "user", "content": content}]
+    if report:
+        messages.append(
+            {"role": "assistant", "content": [{"index": None, "text": report, "type": "text"}]}
+        )
     rendered = tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        messages, add_generation_prompt=not report, tokenize=False
     )
     pieces: list[str] = []
     fields: list[FieldSpan] = []
@@ -159,6 +179,13 @@ def build_prompt(
             pieces.append(needle)
             length += len(needle)
         cursor = found + len(needle)
+    report_span = None
+    if report:
+        found = rendered.find(report, cursor)
+        if found < 0:
+            raise ValueError("the chat template did not render the report verbatim")
+        start = length + found - cursor
+        report_span = FieldSpan("report", start, start + len(report))
     pieces.append(rendered[cursor:])
     text = "".join(pieces)
     if text.count(image_token) != image_seq_length * len(images):
@@ -166,4 +193,4 @@ def build_prompt(
             f"the prompt holds {text.count(image_token)} {image_token} placeholders, expected "
             f"{image_seq_length} x {len(images)} images"
         )
-    return Prompt(text=text, images=images, fields=fields)
+    return Prompt(text=text, images=images, fields=fields, report=report_span)

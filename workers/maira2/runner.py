@@ -30,7 +30,7 @@ from workers.maira2.capture import (
 )
 from workers.maira2.inputs import Batch, EncodedRow, collate, encode_row
 from workers.maira2.loading import load_maira2_model
-from workers.maira2.modeling import Maira2ForConditionalGeneration
+from workers.maira2.modeling import Maira2ForConditionalGeneration, image_feature_count
 from workers.maira2.prompt import Study, build_prompt
 from workers.maira2.steering import adding_to_block_output, steering_vector
 from workers.maira2.tiny import ensure_tiny_model
@@ -81,10 +81,9 @@ class Maira2Runner:
         self.steering_scale = steering_scale
         self.block = model.decoder_layers()[block_index]
         self.image_token_id: int = model.config.image_token_id
-        self.image_seq_length: int = model.config.image_seq_length
+        self.image_seq_length: int = image_feature_count(model.config)
         self.image_token: str = tokenizer.convert_ids_to_tokens(self.image_token_id)
         self._lock = threading.Lock()
-        self._check_image_seq_length()
 
     @classmethod
     def load(
@@ -123,21 +122,19 @@ class Maira2Runner:
     def d_model(self) -> int:
         return self.model.config.text_config.hidden_size
 
-    def _check_image_seq_length(self) -> None:
-        vision = self.model.config.vision_config
-        per_side = vision.image_size // vision.patch_size
-        if self.image_seq_length != per_side * per_side:
-            raise ValueError(
-                f"image_seq_length {self.image_seq_length} != ({vision.image_size} / "
-                f"{vision.patch_size})^2 = {per_side * per_side} image features"
-            )
-
     def encode(self, study: Study, report: str | None = None) -> EncodedRow:
-        """Prompt (and report) token ids and masks for one study."""
-        prompt = build_prompt(study, self.tokenizer, self.image_seq_length, self.image_token)
-        return encode_row(
-            self.tokenizer, prompt, self.image_token_id, self.image_seq_length, report
+        """Prompt (and report) token ids and masks for one study.
+
+        With a report, the whole conversation is rendered and tokenised once (see `inputs.py`).
+        """
+        prompt = build_prompt(
+            study,
+            self.tokenizer,
+            self.image_seq_length,
+            self.image_token,
+            report=(report or "").strip() or None,
         )
+        return encode_row(self.tokenizer, prompt, self.image_token_id, self.image_seq_length)
 
     def batch(self, rows: list[EncodedRow]) -> Batch:
         """Left-padded model inputs on the model's device and dtype."""

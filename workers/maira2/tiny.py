@@ -2,8 +2,9 @@
 
 `ensure_tiny_model(folder)` writes a folder shaped like the released checkpoint: a raw
 `config.json` (model_type maira2, RoPE scaling kept), `model.safetensors` in the legacy key layout,
-a byte-level BPE tokenizer trained here on a generated radiology corpus (with `<image>`, the
-grounding tokens and a Vicuna-style chat template) and a `BitImageProcessor` config. Dinov2 (hidden
+a tokenizer with the released one's class, whitespace handling and special ids (its BPE pieces
+trained here on a generated radiology corpus), a Vicuna-style chat template whose generation prompt
+ends "ASSISTANT: " as the released one does, and a `BitImageProcessor` config. Dinov2 (hidden
 32, 2 layers, 56 px, patch 14 -> 16 image tokens) feeds a Llama (hidden 64, 18 layers, so layer 15
 and the layers after it exist). Random weights produce garbage text: test shapes and invariants.
 """
@@ -17,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import GenerationConfig, PreTrainedTokenizerFast
+from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+from transformers import GenerationConfig, LlamaTokenizer, PreTrainedTokenizerBase
 from transformers.models.bit.image_processing_pil_bit import BitImageProcessorPil
 
 from workers.maira2.loading import save_legacy_checkpoint
@@ -27,35 +28,46 @@ from workers.maira2.modeling import Maira2Config, Maira2ForConditionalGeneration
 SYSTEM_PROMPT = (
     "You are an expert radiology assistant tasked with interpreting a chest X-ray study."
 )
-SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>", "<image>")
 GROUNDING_TOKENS = (
     "<obj>",
     "</obj>",
-    "<box>",
-    "</box>",
     *(f"<x{i}>" for i in range(100)),
     *(f"<y{i}>" for i in range(100)),
+    "<box>",
+    "</box>",
 )
+"""Added after the 32,000 SentencePiece pieces, in the released ids: <obj> 32000 ... </box> 32203.
+Not special (decoding with `skip_special_tokens` keeps them, as grounded reports need)."""
+IMAGE_TOKENS = ("<image>", "<prev_im>", "<lat_image>")
+"""32204, 32205, 32206 in the released vocabulary."""
+LLAMA_PIECES = 32_000
+METASPACE = "\u2581"
+METASPACE_ID = 29871
+"""Llama-2's id of the lone word-boundary piece; the released prompt ends with it."""
 IMAGE_SIZE = 56
 PATCH_SIZE = 14
 N_LAYERS = 18
 _COMPLETE = "tiny-model.json"
+LAYOUT_VERSION = 2
+"""Bumped when the files' layout changes (2: the released tokenizer layout and template), so a
+cached tiny model from an older build is rebuilt rather than reused."""
 
 CHAT_TEMPLATE = (
     "{{ '" + SYSTEM_PROMPT + "' }}"
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}{{ '  USER: ' }}"
-    "{% elif message['role'] == 'assistant' %}{{ '  ASSISTANT:' }}{% endif %}"
+    "{% elif message['role'] == 'assistant' %}{{ '  ASSISTANT: ' }}{% endif %}"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for item in message['content'] %}"
     "{% if item['type'] == 'image' %}{{ '<image>' }}{% else %}{{ item['text'] }}{% endif %}"
     "{% endfor %}{% endif %}"
     "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '  ASSISTANT:' }}{% endif %}"
+    "{% if add_generation_prompt %}{{ '  ASSISTANT: ' }}{% endif %}"
 )
-"""Vicuna-style: system line, "  USER: " turn, generation prompt "  ASSISTANT:" (reports start with
-a space). Image items render as `<image>`, to be expanded to `image_seq_length` placeholders."""
+"""Vicuna-style: system line, "  USER: " turn, generation prompt "  ASSISTANT: " with the released
+template's trailing space (it tokenizes to a lone "\u2581"). Image items render as `<image>`, to be
+expanded to one placeholder per image feature."""
 
 _FINDINGS = (
     "There is no pleural effusion.",
@@ -104,40 +116,57 @@ def radiology_corpus(n_reports: int = 400, seed: int = 0) -> list[str]:
     return [*reports, *(_PROMPT_WORDS * 20)]
 
 
-def build_tokenizer(seed: int = 0, vocab_size: int = 800) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer trained on `radiology_corpus`, Llama-like BOS, left padding."""
-    backend = Tokenizer(models.BPE(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+def build_tokenizer(seed: int = 0, vocab_size: int = 800) -> PreTrainedTokenizerBase:
+    """A Llama-2-style tokenizer laid out like the released MAIRA-2 one, pieces trained here.
+
+    Same class and whitespace handling as the released files (`LlamaTokenizer`, `legacy=False`:
+    no normalizer, Metaspace with prepend scheme "first" and no split, byte fallback, a decoder
+    that strips one leading space), the same ids for <unk>/<s>/</s> (0-2), the byte pieces
+    (3-258), the lone "\u2581" (29871) and the added tokens (32000-32206), 32,207 in all, pad =
+    <unk>. Only the BPE pieces between are trained on `radiology_corpus`; unused ids are filler.
+    """
+    trainer_backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    trainer_backend.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always", split=True)
+    trainer_backend.train_from_iterator(
+        radiology_corpus(seed=seed),
+        trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+        ),
     )
-    backend.train_from_iterator(radiology_corpus(seed=seed), trainer)
-    backend.add_tokens(
-        [AddedToken(token, special=False, normalized=False) for token in GROUNDING_TOKENS]
-    )
-    bos_id = backend.token_to_id("<s>")
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
+    trained = json.loads(trainer_backend.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"<0x{i:02X}>": 3 + i for i in range(256)}
+    pieces = sorted(trained["vocab"], key=trained["vocab"].__getitem__)
+    for piece in pieces:
+        if piece not in vocab and piece != METASPACE:
+            vocab[piece] = len(vocab)
+    while len(vocab) < LLAMA_PIECES:
+        if len(vocab) == METASPACE_ID:
+            vocab[METASPACE] = METASPACE_ID
+        else:
+            vocab[f"<unused{len(vocab)}>"] = len(vocab)
+    merges = [
+        tuple(merge.split(" ")) if isinstance(merge, str) else tuple(merge)
+        for merge in trained["merges"]
+    ]
+    tokenizer = LlamaTokenizer(
+        vocab=vocab,
+        merges=merges,
+        legacy=False,
+        add_bos_token=True,
+        add_eos_token=False,
+        pad_token="<unk>",
         padding_side="left",
-        extra_special_tokens={"image_token": "<image>"},
-        model_max_length=2048,
+        model_max_length=4096,
+    )
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in GROUNDING_TOKENS])
+    tokenizer.add_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in IMAGE_TOKENS], special_tokens=True
     )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
-def tiny_config(tokenizer: PreTrainedTokenizerFast) -> Maira2Config:
+def tiny_config(tokenizer: PreTrainedTokenizerBase) -> Maira2Config:
     """MAIRA-2's config shape at toy width; `image_seq_length` = (56 / 14)^2 = 16."""
     text_config = {
         "model_type": "llama",
@@ -205,29 +234,38 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
         pad_token_id=tokenizer.pad_token_id,
         do_sample=False,
     ).save_pretrained(folder)
-    (folder / _COMPLETE).write_text(json.dumps({"seed": seed}) + "\n")
+    (folder / _COMPLETE).write_text(json.dumps({"seed": seed, "layout": LAYOUT_VERSION}) + "\n")
     return folder
 
 
+def _is_current(folder: Path, seed: int) -> bool:
+    """Whether `folder` holds a complete build of this layout version and seed."""
+    try:
+        stamp = json.loads((folder / _COMPLETE).read_text())
+    except (OSError, ValueError):
+        return False
+    return stamp == {"seed": seed, "layout": LAYOUT_VERSION}
+
+
 def ensure_tiny_model(folder: Path | str, seed: int = 0) -> Path:
-    """Return `folder`, building the tiny model there first unless a complete build is present.
+    """Return `folder`, building the tiny model there first unless a current build is present.
 
     The build goes into a sibling temporary folder that is renamed into place, so concurrent
-    callers never see a half-written model.
+    callers never see a half-written model; a build of an older layout is replaced.
     """
     folder = Path(folder)
-    if (folder / _COMPLETE).is_file():
+    if _is_current(folder, seed):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         build_tiny_model(staging, seed=seed)
-        if folder.exists() and not (folder / _COMPLETE).is_file():
+        if folder.exists() and not _is_current(folder, seed):
             shutil.rmtree(folder)
         try:
             staging.rename(folder)
         except OSError:
-            if not (folder / _COMPLETE).is_file():
+            if not _is_current(folder, seed):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

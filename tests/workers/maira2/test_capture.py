@@ -55,15 +55,15 @@ def test_report_tokens_and_activations(runner: Maira2Runner, frontal: Image.Imag
     study = Study(frontal, indication="Shortness of breath.", technique="PA view.")
     (capture,) = runner.capture([study], [REPORT])
     assert "".join(capture.report_tokens) == " " + REPORT
-    assert " effusion" in capture.report_tokens
+    assert " effusion." in capture.report_tokens
     assert capture.report_activations.shape == (len(capture.report_tokens), runner.d_model)
     assert capture.report_activations.dtype == torch.float32
     ids, hidden_states = _full_hidden_states(runner, study, REPORT)
-    n_report = len(capture.report_tokens)
+    positions = runner.encode(study, REPORT).report_positions
     torch.testing.assert_close(
-        capture.report_activations, hidden_states[16][0, -n_report:], rtol=1e-5, atol=1e-6
+        capture.report_activations, hidden_states[16][0, positions], rtol=1e-5, atol=1e-6
     )
-    assert capture.report_token_ids == ids[-n_report:]
+    assert capture.report_token_ids == [ids[p] for p in positions]
     assert "".join(capture.prompt_tokens) == " Shortness of breath. PA view."
     by_field: dict[str, str] = {}
     for token, field in zip(capture.prompt_tokens, capture.prompt_fields, strict=True):
@@ -107,4 +107,25 @@ def test_empty_report_gives_no_tokens(runner: Maira2Runner) -> None:
 def test_display_tokens_handle_multibyte_characters(runner: Maira2Runner) -> None:
     report = "Opacité à droite, 5 mm × 3 mm."
     (capture,) = runner.capture([Study(None)], [report])
-    assert "".join(capture.report_tokens) == " " + report
+    assert "".join(capture.report_tokens).lstrip(" ") == report
+
+
+@pytest.mark.parametrize(
+    "report",
+    ["There is no pleural effusion.", "No pneumothorax is seen.", "  Mild cardiomegaly.  "],
+)
+def test_capture_with_the_released_whitespace(runner: Maira2Runner, report: str) -> None:
+    """The generation prompt ends "ASSISTANT: " (a lone "\u2581", id 29871), which the report's
+    first token absorbs; capture finds the report by character offsets all the same."""
+    study = Study(None, indication="Cough.")
+    prompt = runner.encode(study)
+    assert prompt.input_ids[-1] == 29871
+    assert runner.tokenizer.convert_ids_to_tokens(29871) == "\u2581"
+    row = runner.encode(study, report)
+    assert row.input_ids[: len(prompt.input_ids)] != prompt.input_ids
+    (capture,) = runner.capture([study], [report])
+    assert "".join(capture.report_tokens) == " " + report.strip()
+    first = runner.tokenizer.convert_ids_to_tokens(capture.report_token_ids[0])
+    assert first == "\u2581" + report.split()[0]
+    assert 29871 not in capture.report_token_ids
+    assert runner.tokenizer.eos_token_id not in capture.report_token_ids

@@ -16,19 +16,25 @@ IMAGE = "<image>"
 def _question(runner: Maira2Runner, study: Study, grounded: bool = False) -> str:
     prompt = build_prompt(study, runner.tokenizer, runner.image_seq_length, grounded=grounded)
     text = prompt.text.replace(IMAGE * runner.image_seq_length, "[IMG]")
-    assert text.startswith(f"{SYSTEM_PROMPT}  USER: ") and text.endswith("  ASSISTANT:")
-    return text.removeprefix(f"{SYSTEM_PROMPT}  USER: ").removesuffix("  ASSISTANT:")
+    assert text.startswith(f"{SYSTEM_PROMPT}  USER: ") and text.endswith("  ASSISTANT: ")
+    return text.removeprefix(f"{SYSTEM_PROMPT}  USER: ").removesuffix("  ASSISTANT: ")
 
 
 FIELDS = " INDICATION: Cough. TECHNIQUE: PA view. COMPARISON: N/A"
 
 
 def test_frontal_only(runner: Maira2Runner, frontal: Image.Image) -> None:
-    study = Study(frontal, indication=" Cough. ", technique="PA view.", comparison="")
+    study = Study(frontal, indication="Cough.", technique="PA view.", comparison="")
     assert (
         _question(runner, study)
         == "Given the current frontal image only[IMG]" + INSTRUCTION + FIELDS
     )
+
+
+def test_free_text_is_kept_verbatim_and_only_empty_is_na(runner, frontal) -> None:
+    """As the reference processor: None and "" become "N/A", anything else stays as written."""
+    study = Study(frontal, indication=" Cough. ", technique="   ", comparison=None)
+    assert _question(runner, study).endswith(" INDICATION:  Cough.  TECHNIQUE:     COMPARISON: N/A")
 
 
 def test_all_images_with_prior_report(runner, frontal, lateral, prior) -> None:
@@ -97,15 +103,18 @@ def test_field_and_report_masks(runner, frontal, prior) -> None:
     report = "No pleural effusion. Mild cardiomegaly."
     row = runner.encode(study, report)
     tokenizer = runner.tokenizer
-    by_field: dict[str, str] = {}
+    by_field: dict[str, list[int]] = {}
     for position, name in zip(row.field_positions, row.field_names, strict=True):
-        by_field[name] = by_field.get(name, "") + tokenizer.decode([row.input_ids[position]])
-    assert {name: text.strip() for name, text in by_field.items()} == {
+        by_field.setdefault(name, []).append(row.input_ids[position])
+    assert {name: tokenizer.decode(ids).strip() for name, ids in by_field.items()} == {
         "prior_report": "Old effusion.",
         "comparison": "Prior film.",
     }
     report_ids = [row.input_ids[p] for p in row.report_positions]
-    assert tokenizer.decode(report_ids) == " " + report
-    assert row.report_positions == list(range(row.prompt_length, len(row.input_ids)))
+    assert tokenizer.decode(report_ids) == report
+    assert row.report_positions == list(
+        range(row.report_positions[0], row.report_positions[0] + len(report_ids))
+    )
+    assert row.input_ids[row.report_positions[-1] + 1 :] == [tokenizer.eos_token_id]
     kept = {row.input_ids[p] for p in row.field_positions + row.report_positions}
     assert runner.image_token_id not in kept and tokenizer.bos_token_id not in kept
