@@ -1,4 +1,4 @@
-"""The FastAPI application factory: database, static files, error handlers and routers."""
+"""The FastAPI application factory: database, admission, static files, error handlers, routers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
+from app.admission import install_admission
 from app.api import router as api_router
 from app.errors import install_error_handlers
 from app.pages import router as pages_router
@@ -30,7 +31,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     url = await run_in_threadpool(resolve_database_url, settings)
     await run_in_threadpool(upgrade, url)
-    engine = make_engine(url)
+    # No overflow: Admission lets in exactly as many database requests as there are connections.
+    engine = make_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.db_pool_timeout_s,
+    )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     log.info("database ready")
@@ -52,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+    install_admission(app, app.state.settings)
     # Every area's routers are listed in app/api/__init__.py (JSON, mounted under /api/v1)
     # and app/pages/__init__.py (HTML): add a new router there, not here.
     app.include_router(api_router, prefix="/api/v1")
