@@ -33,7 +33,7 @@ def server_url() -> str:
 
 
 @contextmanager
-def temporary_database(admin_url: str) -> Iterator[str]:
+def temporary_database(admin_url: str, *, migrate: bool = True) -> Iterator[str]:
     """Create a uniquely named database on the server, migrate it to head, drop it on exit."""
     name = f"maira_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -41,7 +41,8 @@ def temporary_database(admin_url: str) -> Iterator[str]:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        if migrate:
+            upgrade(url)
         yield url
     finally:
         with admin.connect() as connection:
