@@ -1,14 +1,14 @@
 """Benchmark: a real `maira-sae serve` under 1 to 500 concurrent closed-loop clients on loopback.
 
 The server runs in its own process; this process is the client (one asyncio loop, httpx with a
-connection per client). Each client sends one request after another, for `--seconds` per level,
-from a fixed mix over random features: feature JSON, feature HTML, the feature list (JSON or
-HTML, random filters) and search (JSON or HTML, words from stored labels). A 503 is counted as
-shed and its Retry-After honoured. Per level: throughput of 2xx answers, its ratio to the best
-level of the run, p50/p99 latency of the 2xx answers, counts of 2xx / 503 / other statuses /
-timeouts / connection errors, and the client's own CPU use (near 100% would mean the client, not
-the server, is the limit). Then a 500-client burst is abandoned at once (every client closes its
-connection mid-request) and the first request after it is timed.
+connection per client). After a short warm-up, each client sends one request after another, for
+`--seconds` per level, from a fixed mix over random features: feature JSON, feature HTML, the
+feature list (JSON or HTML, random filters) and search (JSON or HTML, words from stored labels).
+A 503 is counted as shed and its Retry-After honoured. Per level: throughput of 2xx answers, its
+ratio to the best level of the run, p50/p99 latency of the 2xx answers, counts of 2xx / 503 /
+other statuses / timeouts / connection errors, and the client's own CPU use (near 100% would mean
+the client, not the server, is the limit). Then a 500-client burst is abandoned at once (every
+client closes its connection mid-request) and the first request after it is timed.
 
     maira-sae synthetic --features 32768 --examples 64 --tokens 64 --name bench
     .venv/bin/python bench/bench_load.py --sae bench [--seconds 10 --server-workers 1]
@@ -127,9 +127,14 @@ def http_clients(base_url: str, n: int, timeout_s: float) -> list[httpx.AsyncCli
 
 
 async def run_level(
-    base_url: str, urls: list[str], clients: int, args: argparse.Namespace
+    base_url: str,
+    urls: list[str],
+    clients: int,
+    args: argparse.Namespace,
+    seconds: float | None = None,
 ) -> Level:
-    """`clients` closed-loop clients for `args.seconds`; in-flight requests finish (or time out)."""
+    """`clients` closed-loop clients for `seconds` (default `args.seconds`); in-flight requests
+    finish (or time out) after it."""
     level = Level(clients)
     rng = random.Random(args.seed + clients)
     async with AsyncExitStack() as stack:
@@ -138,7 +143,7 @@ async def run_level(
             for c in http_clients(base_url, clients, args.timeout)
         ]
         cpu, start = time.process_time(), time.perf_counter()
-        deadline = start + args.seconds
+        deadline = start + (args.seconds if seconds is None else seconds)
         await asyncio.gather(*(client_loop(user, urls, rng, deadline, level) for user in users))
         level.seconds = min(time.perf_counter(), deadline) - start
         level.client_cpu = (time.process_time() - cpu) / (time.perf_counter() - start)
@@ -192,6 +197,7 @@ async def bench(base_url: str, server: subprocess.Popen | None, args: argparse.N
         body = (await client.get(f"/api/v1/saes/{args.sae}")).raise_for_status().json()
         words = await label_words(client, args.sae)
     urls = request_urls(args.sae, body["sae"]["d_sae"], words, random.Random(args.seed), 2000)
+    await run_level(base_url, urls, 8, args, seconds=args.warmup_seconds)
     levels = []
     for clients in args.levels:
         levels.append(await run_level(base_url, urls, clients, args))
@@ -264,6 +270,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="defaults to MAIRA_SAE_DATABASE_URL")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each level")
+    parser.add_argument(
+        "--warmup-seconds", type=float, default=3.0, help="8 clients first, not reported"
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="client timeout per request")
     parser.add_argument("--server-workers", type=int, default=1, help="`serve --workers`")
     parser.add_argument("--port", type=int, default=8765)
