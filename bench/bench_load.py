@@ -4,11 +4,14 @@ The server runs in its own process; this process is the client (one asyncio loop
 connection per client). After a short warm-up, each client sends one request after another, for
 `--seconds` per level, from a fixed mix over random features: feature JSON, feature HTML, the
 feature list (JSON or HTML, random filters) and search (JSON or HTML, words from stored labels).
-A 503 is counted as shed and its Retry-After honoured. Per level: throughput of 2xx answers, its
-ratio to the best level of the run, p50/p99 latency of the 2xx answers, counts of 2xx / 503 /
-other statuses / timeouts / connection errors, and the client's own CPU use (near 100% would mean
-the client, not the server, is the limit). Then a 500-client burst is abandoned at once (every
-client closes its connection mid-request) and the first request after it is timed.
+A 503 is counted as shed and its Retry-After honoured. Per level: throughput of 2xx answers in
+steady state (the level's last 80%), its ratio to the best level of the run, p50/p99 latency of
+those answers, counts of 2xx / 503 / other statuses / timeouts / connection errors, and the
+client's own CPU use (near 100% would mean the client, not the server, is the limit) and the
+server's CPU milliseconds per 2xx answer (flat across levels: concurrency itself costs nothing; a
+level slower at the same cost lost CPU to other processes on the machine). Then a 500-client
+burst is abandoned at once (every client closes its connection mid-request) and the first
+request after it is timed.
 
     maira-sae synthetic --features 32768 --examples 64 --tokens 64 --name bench
     .venv/bin/python bench/bench_load.py --sae bench [--seconds 10 --server-workers 1]
@@ -46,6 +49,9 @@ BURST_CLIENTS = 500
 MIN_RATIO = 0.9
 RATIO_LEVELS = (50, 500)
 AFTER_BURST_TARGET_S = 1.0
+# Throughput and latency count the answers of a level's last 80%: its first 20% is the ramp
+# (connections opening, the admission queue filling).
+RAMP_SHARE = 0.2
 REPO = Path(__file__).resolve().parents[1]
 MAIRA_SAE = Path(sys.executable).with_name("maira-sae")
 
@@ -59,6 +65,7 @@ class Level:
     ok_seconds: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     client_cpu: float = 0.0
+    server_cpu_ms: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -87,9 +94,15 @@ def request_urls(sae: str, d_sae: int, words: list[str], rng: random.Random, n: 
 
 
 async def client_loop(
-    client: httpx.AsyncClient, urls: list[str], rng: random.Random, deadline: float, level: Level
+    client: httpx.AsyncClient,
+    urls: list[str],
+    rng: random.Random,
+    window: tuple[float, float],
+    level: Level,
 ) -> None:
-    """Send requests one after another until the deadline; record each outcome."""
+    """Send requests one after another until the window closes; record each outcome, and the
+    latency of each 2xx answer that arrives inside the window."""
+    opens, deadline = window
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         try:
@@ -103,7 +116,7 @@ async def client_loop(
         elapsed = time.perf_counter() - start
         if 200 <= response.status_code < 300:
             level.outcomes["2xx"] += 1
-            if time.perf_counter() <= deadline:
+            if opens <= time.perf_counter() <= deadline:
                 level.ok_seconds.append(elapsed)
         elif response.status_code == 503:
             level.outcomes["503"] += 1
@@ -132,6 +145,7 @@ async def run_level(
     clients: int,
     args: argparse.Namespace,
     seconds: float | None = None,
+    server_pid: int | None = None,
 ) -> Level:
     """`clients` closed-loop clients for `seconds` (default `args.seconds`); in-flight requests
     finish (or time out) after it."""
@@ -142,27 +156,45 @@ async def run_level(
             await stack.enter_async_context(c)
             for c in http_clients(base_url, clients, args.timeout)
         ]
+        server_cpu = server_cpu_seconds(server_pid)
         cpu, start = time.process_time(), time.perf_counter()
-        deadline = start + (args.seconds if seconds is None else seconds)
-        await asyncio.gather(*(client_loop(user, urls, rng, deadline, level) for user in users))
-        level.seconds = min(time.perf_counter(), deadline) - start
+        duration = args.seconds if seconds is None else seconds
+        window = (start + RAMP_SHARE * duration, start + duration)
+        await asyncio.gather(*(client_loop(user, urls, rng, window, level) for user in users))
+        level.seconds = window[1] - window[0]
         level.client_cpu = (time.process_time() - cpu) / (time.perf_counter() - start)
+    if server_pid is not None and level.outcomes["2xx"]:
+        used = server_cpu_seconds(server_pid) - server_cpu
+        level.server_cpu_ms = 1000 * used / level.outcomes["2xx"]
     return level
+
+
+def server_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds used so far by the server process and its children (uvicorn's workers)."""
+    if pid is None:
+        return 0.0
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def after_burst(base_url: str, urls: list[str], args: argparse.Namespace) -> float:
     """Seconds the first request takes after 500 clients abandon their requests at once."""
     level = Level(BURST_CLIENTS)
     rng = random.Random(args.seed)
-    deadline = time.perf_counter() + 3600
+    window = (0.0, time.perf_counter() + 3600)
     async with AsyncExitStack() as stack:
         users = [
             await stack.enter_async_context(c)
             for c in http_clients(base_url, BURST_CLIENTS, args.timeout)
         ]
-        loops = [
-            asyncio.create_task(client_loop(user, urls, rng, deadline, level)) for user in users
-        ]
+        loops = [asyncio.create_task(client_loop(user, urls, rng, window, level)) for user in users]
         await asyncio.sleep(min(args.seconds, 5.0))
         for loop in loops:
             loop.cancel()
@@ -198,9 +230,14 @@ async def bench(base_url: str, server: subprocess.Popen | None, args: argparse.N
         words = await label_words(client, args.sae)
     urls = request_urls(args.sae, body["sae"]["d_sae"], words, random.Random(args.seed), 2000)
     await run_level(base_url, urls, 8, args, seconds=args.warmup_seconds)
+    print(
+        f"{'clients':>7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'2xx':>7}{'503':>6}"
+        f"{'timeouts':>9}{'conn err':>9}{'other':>7}{'client CPU':>11}{'server ms':>12}"
+    )
     levels = []
     for clients in args.levels:
-        levels.append(await run_level(base_url, urls, clients, args))
+        server_pid = server.pid if server is not None else None
+        levels.append(await run_level(base_url, urls, clients, args, server_pid=server_pid))
         print_level(levels[-1])
     return {"levels": levels, "after_burst_s": await after_burst(base_url, urls, args)}
 
@@ -212,7 +249,8 @@ def print_level(level: Level) -> None:
     print(
         f"{level.clients:>7}{level.throughput:>9.1f}{timing['p50']:>9.1f}{timing['p99']:>9.1f}"
         f"{counts[0]:>7}{counts[1]:>6}{counts[2]:>9}{counts[3]:>9}{other:>7}"
-        f"{100 * level.client_cpu:>10.0f}%",
+        f"{100 * level.client_cpu:>10.0f}%"
+        f"{'' if level.server_cpu_ms is None else f'{level.server_cpu_ms:.1f}':>12}",
         flush=True,
     )
 
@@ -234,6 +272,7 @@ def summarise(result: dict) -> tuple[list[dict], list[str]]:
                 "p99_ms": timing.get("p99"),
                 "outcomes": dict(level.outcomes),
                 "client_cpu": level.client_cpu,
+                "server_cpu_ms_per_2xx": level.server_cpu_ms,
             }
         )
         if level.clients in RATIO_LEVELS and ratio < MIN_RATIO:
@@ -280,10 +319,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    print(
-        f"{'clients':>7}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'2xx':>7}{'503':>6}"
-        f"{'timeouts':>9}{'conn err':>9}{'other':>7}{'client CPU':>11}"
-    )
     if args.base_url:
         result = asyncio.run(bench(args.base_url, None, args))
     else:
