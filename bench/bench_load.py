@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import ssl
@@ -185,7 +186,8 @@ def server_cpu_seconds(pid: int | None) -> float:
 
 
 async def after_burst(base_url: str, urls: list[str], args: argparse.Namespace) -> float:
-    """Seconds the first request takes after 500 clients abandon their requests at once."""
+    """Seconds the first request takes after 500 clients abandon their requests at once (inf if
+    it fails or times out)."""
     level = Level(BURST_CLIENTS)
     rng = random.Random(args.seed)
     window = (0.0, time.perf_counter() + 3600)
@@ -201,7 +203,10 @@ async def after_burst(base_url: str, urls: list[str], args: argparse.Namespace) 
         await asyncio.gather(*loops, return_exceptions=True)
     async with httpx.AsyncClient(base_url=base_url, timeout=args.timeout) as probe:
         start = time.perf_counter()
-        (await probe.get(urls[0])).raise_for_status()
+        try:
+            (await probe.get(urls[0])).raise_for_status()
+        except httpx.HTTPError:
+            return math.inf
         return time.perf_counter() - start
 
 
