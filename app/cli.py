@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the web application and JSON API")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="web processes sharing the port (default MAIRA_SAE_WEB_WORKERS, 1); each keeps "
+        "MAIRA_SAE_DB_POOL_SIZE database connections",
+    )
     serve.set_defaults(command_key="serve")
 
     worker = commands.add_parser("worker", help="run a model worker that serves queued jobs")

@@ -20,7 +20,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, closed on every path.
 
     Making a session does no I/O, so it happens on the event loop; closing it (rollback, return
-    the connection to the pool) runs in the thread pool.
+    the connection to the pool) runs in the thread pool. The request was admitted by
+    `app.admission` first, so the pool has a connection free for it.
     """
     session = request.app.state.sessionmaker()
     try:

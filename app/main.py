@@ -1,4 +1,4 @@
-"""The FastAPI application factory: database, static files, error handlers and routers."""
+"""The FastAPI application factory: database, admission, static files, error handlers, routers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
+from app.admission import install_admission
 from app.api import router as api_router
 from app.boundary import BoundaryMiddleware
 from app.errors import install_error_handlers
@@ -32,7 +33,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     url = await run_in_threadpool(resolve_database_url, settings)
     await run_in_threadpool(upgrade, url)
-    engine = make_engine(url)
+    # No overflow: Admission lets in exactly as many database requests as there are connections.
+    engine = make_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.db_pool_timeout_s,
+    )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     log.info("database ready")
@@ -56,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+    # Starlette runs the last-added middleware first: security headers wrap everything (503s
+    # included), bad input is refused before it can queue for a database slot.
+    install_admission(app, app.state.settings)
     htmx_cdn = () if app.state.templates.env.globals["htmx_local"] else (HTMX_CDN,)
     app.add_middleware(BoundaryMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, extra_script_sources=htmx_cdn)

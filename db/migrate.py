@@ -10,10 +10,13 @@ from pathlib import Path
 
 from alembic import command as alembic_command
 from alembic.config import Config
+from sqlalchemy import create_engine, pool, text
 
 from db.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Key of the PostgreSQL advisory lock held while migrating ("maira" in ASCII).
+MIGRATION_LOCK = 0x6D61697261
 
 
 def alembic_config(url: str) -> Config:
@@ -25,8 +28,22 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to `revision`."""
-    alembic_command.upgrade(alembic_config(url), revision)
+    """Bring the database at `url` to `revision`, one process at a time.
+
+    Several processes may start together (`serve --workers N`, many workers): each holds a
+    PostgreSQL advisory lock while it migrates, so the first applies the revisions and the
+    others, once it is done, find nothing left to do.
+    """
+    engine = create_engine(url, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                alembic_command.upgrade(alembic_config(url), revision)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 @cache

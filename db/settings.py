@@ -22,6 +22,30 @@ class Settings(BaseSettings):
     home: Path = Field(Path("var"), description="Data folder: embedded database, uploads, models.")
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(8000, description="Port the web server listens on.")
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        description="Database connections each web process keeps; it also lets at most this "
+        "many requests use the database at once (the others queue for admission).",
+    )
+    db_pool_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait for a pooled connection before a 503 (a backstop)."
+    )
+    admission_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest a request queues for a database slot before it is answered 503 "
+        "with Retry-After.",
+    )
+    admission_max_waiting: int = Field(
+        1000, ge=0, description="Requests allowed to queue per web process; more get 503 at once."
+    )
+    busy_retry_after_s: int = Field(
+        1, ge=1, description="The Retry-After, in seconds, sent with a 503 when the server is busy."
+    )
+    web_workers: int = Field(
+        1, ge=1, description="Web processes `maira-sae serve` starts (uvicorn workers)."
+    )
     upload_max_bytes: int = Field(32 * 1024 * 1024, description="Largest accepted upload.")
     upload_max_pixels: int = Field(
         50_000_000, description="Largest accepted image, in pixels (decompression bombs)."

@@ -33,7 +33,7 @@ def server_url() -> str:
 
 
 @contextmanager
-def temporary_database(admin_url: str, migrate: bool = True) -> Iterator[str]:
+def temporary_database(admin_url: str, *, migrate: bool = True) -> Iterator[str]:
     """Create a uniquely named database on the server, migrate it to head (unless `migrate` is
     false: then it holds no table at all), drop it on exit."""
     name = f"maira_test_{uuid.uuid4().hex[:12]}"

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Route
 from sqlalchemy.orm import Session
 
 from db.engine import make_engine
 from tests.support.factories import SeededData, seed_explorer_data
+from tests.support.servers import serving
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -60,49 +55,13 @@ def e2e_data(make_database: Callable[[], str]) -> tuple[str, SeededData]:
     return url, seeded
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(database_url: str, **env: str) -> Iterator[str]:
-    """`maira-sae serve` in a subprocess on a free local port, with `env` added to its
-    environment; yields its base URL once it answers, stops it on exit."""
-    port = _free_port()
-    env = {**os.environ, "MAIRA_SAE_DATABASE_URL": database_url, **env}
-    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"the server exited early:\n{output}")
-            try:
-                if httpx.get(f"{base_url}/static/app.css", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer within 20 s")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="session")
-def live_server(e2e_data: tuple[str, SeededData]) -> Iterator[str]:
+def live_server(
+    e2e_data: tuple[str, SeededData], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """`maira-sae serve` in a subprocess on a free local port; yields its base URL."""
-    with serving(e2e_data[0]) as base_url:
+    log_path = tmp_path_factory.mktemp("live-server") / "serve.log"
+    with serving(e2e_data[0], log_path, ready_timeout_s=20) as base_url:
         yield base_url
 
 

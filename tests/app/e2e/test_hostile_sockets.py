@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.app.e2e.conftest import serving
 from tests.live.images import xray_png
 from tests.support.factories import SeededData
+from tests.support.servers import serving
 
 STALL_TIMEOUT_S = 1.0
 
@@ -26,7 +26,7 @@ def impatient_server(
     """A server that gives up on a silent request body after STALL_TIMEOUT_S."""
     home: Path = tmp_path_factory.mktemp("impatient-home")
     with serving(
-        e2e_data[0], MAIRA_SAE_HOME=str(home), MAIRA_SAE_BODY_STALL_TIMEOUT_S=str(STALL_TIMEOUT_S)
+        e2e_data[0], home / "serve.log", home=home, body_stall_timeout_s=STALL_TIMEOUT_S
     ) as base_url:
         yield base_url
 
