@@ -73,9 +73,12 @@ def _campaign(session: Session, campaign_id: int) -> tuple[int, int, int, str, b
     return tuple(row)
 
 
-def open_positions(session: Session, campaign_id: int, reviewer_id: int) -> np.ndarray:
-    """The positions still open to this reviewer, in their order."""
-    seed, n_items, per_feature, _, _ = _campaign(session, campaign_id)
+def open_positions(
+    session: Session, campaign_id: int, reviewer_id: int, campaign: tuple | None = None
+) -> np.ndarray:
+    """The positions still open to this reviewer, in their order (`campaign`: the campaign's
+    `_campaign` row, when the caller has read it already)."""
+    seed, n_items, per_feature, _, _ = campaign or _campaign(session, campaign_id)
     answered, full = session.execute(
         _UNAVAILABLE, {"c": campaign_id, "r": reviewer_id, "k": per_feature}
     ).one()
@@ -87,9 +90,15 @@ def open_positions(session: Session, campaign_id: int, reviewer_id: int) -> np.n
 
 
 def _review_item(
-    session: Session, campaign_id: int, reviewer_id: int, where: str, params: dict, remaining: int
+    session: Session,
+    campaign: tuple,
+    campaign_id: int,
+    reviewer_id: int,
+    where: str,
+    params: dict,
+    remaining: int,
 ) -> ReviewItem | None:
-    _, _, _, _, blinded = _campaign(session, campaign_id)
+    blinded = campaign[4]
     row = session.execute(
         text(_ITEM.text.format(where=where)), {"c": campaign_id, **params}
     ).first()
@@ -118,14 +127,15 @@ def _review_item(
 
 def next_item(session: Session, *, campaign_id: int, reviewer_id: int) -> ReviewItem | None:
     """The reviewer's next unanswered item, or None when nothing is left (or it is closed)."""
-    _, _, _, status, _ = _campaign(session, campaign_id)
-    if status != "open":
+    campaign = _campaign(session, campaign_id)
+    if campaign[3] != "open":
         return None
-    positions = open_positions(session, campaign_id, reviewer_id)
+    positions = open_positions(session, campaign_id, reviewer_id, campaign)
     if positions.size == 0:
         return None
     return _review_item(
         session,
+        campaign,
         campaign_id,
         reviewer_id,
         "i.position = :p",
@@ -136,8 +146,10 @@ def next_item(session: Session, *, campaign_id: int, reviewer_id: int) -> Review
 
 def get_item(session: Session, *, campaign_id: int, item_id: int, reviewer_id: int) -> ReviewItem:
     """One item as this reviewer sees it, with their earlier answer (for going back)."""
-    remaining = int(open_positions(session, campaign_id, reviewer_id).size)
-    item = _review_item(session, campaign_id, reviewer_id, "i.id = :i", {"i": item_id}, remaining)
+    campaign = _campaign(session, campaign_id)
+    remaining = int(open_positions(session, campaign_id, reviewer_id, campaign).size)
+    where, params = "i.id = :i", {"i": item_id}
+    item = _review_item(session, campaign, campaign_id, reviewer_id, where, params, remaining)
     if item is None:
         raise ItemNotFound(f"Campaign {campaign_id} has no item {item_id}.")
     return item

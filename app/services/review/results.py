@@ -83,8 +83,10 @@ def campaign_progress(
 
 _STATS_ROWS = text(
     """
-    SELECT i.position, r.reviewer_id, r.rating,
-           CASE r.meaningful WHEN 'yes' THEN 0 WHEN 'no' THEN 1 WHEN 'unsure' THEN 2 ELSE -1 END
+    SELECT coalesce(array_agg(i.position), '{}'), coalesce(array_agg(r.reviewer_id), '{}'),
+           coalesce(array_agg(r.rating), '{}'),
+           coalesce(array_agg(CASE r.meaningful WHEN 'yes' THEN 0 WHEN 'no' THEN 1
+                                                WHEN 'unsure' THEN 2 ELSE -1 END), '{}')
     FROM ratings AS r JOIN campaign_items AS i ON i.id = r.item_id
     WHERE r.campaign_id = :c AND NOT r.skipped
     """
@@ -117,17 +119,18 @@ def campaign_stats(
     """Agreement (alpha, pairwise kappa, Fleiss), decoy acceptance, rating vs F1, disputes."""
     get_campaign(session, campaign_id)
     names = reviewer_names(session, campaign_id, identify=identify)
-    rows = np.array(session.execute(_STATS_ROWS, {"c": campaign_id}).all(), dtype=np.int64)
-    rows = rows.reshape(-1, 4)
-    items = session.execute(_ITEMS, {"c": campaign_id}).all()
-    f1 = np.array([np.nan if row[5] is None else row[5] for row in items], dtype=float)
+    unit, reviewer, rating, meaningful = (
+        np.array(column, dtype=np.int64)
+        for column in session.execute(_STATS_ROWS, {"c": campaign_id}).one()
+    )
+    items = [tuple(row) for row in session.execute(_ITEMS, {"c": campaign_id})]
     ratings = statistics.Ratings(
-        unit=rows[:, 0],
-        reviewer=rows[:, 1],
-        rating=rows[:, 2],
-        meaningful=rows[:, 3],
+        unit=unit,
+        reviewer=reviewer,
+        rating=rating,
+        meaningful=meaningful,
         is_decoy=np.array([row[3] for row in items], dtype=bool),
-        f1=f1,
+        f1=np.array([np.nan if row[5] is None else row[5] for row in items], dtype=float),
     )
     summary = statistics.summarise(
         ratings, n_boot=n_boot, seed=campaign_id, weighting=weighting,
