@@ -94,7 +94,9 @@ def _coincidences(value_counts: np.ndarray) -> np.ndarray:
     m = value_counts.sum(1)
     pair = value_counts[:, :, None] * value_counts[:, None, :]
     pair -= value_counts[:, :, None] * np.eye(value_counts.shape[1])
-    return (pair / (m - 1)[:, None, None]).reshape(value_counts.shape[0], -1)
+    return (pair / (m - 1)[:, None, None]).reshape(
+        value_counts.shape[0], value_counts.shape[1] ** 2
+    )
 
 
 def alpha_replicates(value_counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -371,8 +373,9 @@ def summarise(
     n_units = ratings.is_decoy.size
     real = ~ratings.is_decoy[ratings.unit]
     unit, reviewer, rating = ratings.unit[real], ratings.reviewer[real], ratings.rating[real]
-    weights = bootstrap_weights(n_units, n_boot, rng)
-    weights[ratings.is_decoy] = 0
+    real_units = np.flatnonzero(~ratings.is_decoy)
+    weights = np.zeros((n_units, n_boot), dtype=np.float32)
+    weights[real_units] = bootstrap_weights(real_units.size, n_boot, rng)
 
     counts = unit_value_counts(unit, rating, n_units)
     pairable = np.flatnonzero(counts.sum(1) >= 2)

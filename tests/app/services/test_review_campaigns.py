@@ -249,6 +249,17 @@ def test_closed_campaigns_and_foreign_items_are_refused(session: Session, sae: S
     assert [c.id for c in review.list_campaigns(session, sae_id=sae.id)] == [other.id, one.id]
 
 
+def test_a_campaign_without_ratings_has_empty_results(session: Session, sae: Sae) -> None:
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
+    stats = review.campaign_stats(session, campaign.id, n_boot=50)
+    assert stats.n_ratings == 0 and stats.krippendorff_alpha.estimate is None
+    progress = review.campaign_progress(session, campaign.id)
+    assert (progress.ratings, progress.items_remaining, progress.reviewers) == (0, 10, [])
+    assert review.export_rows(session, campaign.id) == []
+    with pytest.raises(review.CampaignNotFound):
+        review.campaign_stats(session, 10**9)
+
+
 def test_progress_stats_and_export(session: Session, sae: Sae) -> None:
     selection = ExplicitSelection(indices=list(range(12)))
     spec = _spec(selection=selection, overlap_size=12, decoy_share=0.2)

@@ -207,3 +207,13 @@ def test_summarise_interval_brackets_noisy_agreement() -> None:
     assert summary.fleiss.estimate is None
     assert summary.rating_vs_f1.estimate is None
     assert summary.disputed[0].spread == 2
+
+
+def test_summarise_without_ratings_is_all_undefined() -> None:
+    empty = np.array([], dtype=np.int64)
+    ratings = st.Ratings(empty, empty, empty, empty, np.zeros(4, bool), np.full(4, np.nan))
+    summary = st.summarise(ratings, n_boot=50)
+    assert summary.n_ratings == 0
+    assert summary.alpha == st.Interval(None, None, None, 0)
+    assert summary.fleiss.estimate is None and summary.rating_vs_f1.estimate is None
+    assert summary.kappa == [] and summary.decoys == [] and summary.disputed == []
