@@ -48,8 +48,7 @@ _UNAVAILABLE = text(
               WHERE campaign_id = :c AND NOT is_overlap AND n_ratings >= :k)
     """
 )
-_ITEM = text(
-    f"""
+_ITEM = f"""
     SELECT i.id, i.feature_index, e.text, e.source_key, s.f1, sae.slug
     FROM campaign_items AS i
     JOIN campaigns AS c ON c.id = i.campaign_id
@@ -59,7 +58,7 @@ _ITEM = text(
         AND s.kind = '{PRIMARY_SCORE_KIND}' AND s.split = '{PRIMARY_SCORE_SPLIT}'
     WHERE i.campaign_id = :c AND {{where}}
     """
-)
+"""The item's row; `{where}` is one of the fixed conditions below, never user text."""
 _ANSWER_COLUMNS = (
     "r.item_id, i.feature_index, r.rating, r.meaningful, r.category, r.corrected_label, "
     "r.comment, r.skipped, r.updated_at"
@@ -99,9 +98,7 @@ def _review_item(
     remaining: int,
 ) -> ReviewItem | None:
     blinded = campaign[4]
-    row = session.execute(
-        text(_ITEM.text.format(where=where)), {"c": campaign_id, **params}
-    ).first()
+    row = session.execute(text(_ITEM.format(where=where)), {"c": campaign_id, **params}).first()
     if row is None:
         return None
     item_id, feature_index, label, source_key, f1, slug = row
