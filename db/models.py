@@ -440,3 +440,129 @@ class Worker(Base):
     )
 
     __table_args__ = (CheckConstraint("stale_after_s > 0", name="stale_after_positive"),)
+
+
+CAMPAIGN_STATUSES = ("open", "closed")
+MEANINGFUL_ANSWERS = ("yes", "no", "unsure")
+REVIEW_CATEGORIES = (
+    "finding",
+    "device",
+    "anatomy",
+    "negation_or_uncertainty",
+    "comparison_or_change",
+    "report_structure_or_style",
+    "other",
+)
+
+
+class Campaign(Base):
+    """A label review: which SAE's features, which label source, how many reviewers each.
+
+    `selection` is the spec the items were drawn from (explicit list, stratified sample or
+    feature-list filters) as JSON; `label_source` is the explanations' `source_key` under review
+    (NULL: each feature's primary explanation). `created_by` is a user id (no foreign key until
+    the users table lands).
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"))
+    selection: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    label_source: Mapped[str | None] = mapped_column(Text)
+    reviewers_per_feature: Mapped[int] = mapped_column(Integer)
+    overlap_size: Mapped[int] = mapped_column(
+        Integer, doc="Items every reviewer rates, for agreement."
+    )
+    blinded: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    decoy_share: Mapped[float] = mapped_column(Float, server_default="0")
+    seed: Mapped[int] = mapped_column(Integer, server_default="0")
+    n_items: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(Text, server_default="open")
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created_at()
+
+    sae: Mapped[Sae] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        CheckConstraint("reviewers_per_feature >= 1", name="reviewers_per_feature"),
+        CheckConstraint("overlap_size >= 0", name="overlap_size"),
+        CheckConstraint("decoy_share >= 0 AND decoy_share < 1", name="decoy_share"),
+    )
+
+
+class CampaignItem(Base):
+    """One thing to rate: a feature shown with one label. A decoy shows the label of
+    `decoy_source_index` instead of its own; overlap items are rated by every reviewer.
+    `position` numbers a campaign's items 0..n_items-1 (reviewers' orders permute it) and
+    `n_ratings` counts its submitted (not skipped) ratings."""
+
+    __tablename__ = "campaign_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    feature_index: Mapped[int] = mapped_column(Integer)
+    explanation_id: Mapped[int] = mapped_column(
+        ForeignKey("explanations.id", ondelete="CASCADE"), doc="The label shown."
+    )
+    is_decoy: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    decoy_source_index: Mapped[int | None] = mapped_column(Integer)
+    is_overlap: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    n_ratings: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    explanation: Mapped[Explanation] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "position"),
+        CheckConstraint(
+            "is_decoy = (decoy_source_index IS NOT NULL) AND NOT (is_decoy AND is_overlap)",
+            name="decoy",
+        ),
+        Index(
+            "ix_campaign_items_open",
+            "campaign_id",
+            "n_ratings",
+            postgresql_include=["position"],
+            postgresql_where=text("NOT is_overlap"),
+        ),
+    )
+
+
+class Rating(Base):
+    """One reviewer's answer on one item (or a skip); a reviewer may change it later.
+    `campaign_id` repeats the item's campaign so a reviewer's answers are one index range."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("campaign_items.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int] = mapped_column(Integer, doc="A user id.")
+    rating: Mapped[int | None] = mapped_column(Integer, doc="1 (wrong) to 5 (exact).")
+    meaningful: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    corrected_label: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    skipped: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    item: Mapped[CampaignItem] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("item_id", "reviewer_id"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        CheckConstraint("skipped OR rating IS NOT NULL", name="answered"),
+        CheckConstraint("meaningful IN ('yes', 'no', 'unsure')", name="meaningful"),
+        CheckConstraint(
+            "category IN ('finding', 'device', 'anatomy', 'negation_or_uncertainty', "
+            "'comparison_or_change', 'report_structure_or_style', 'other')",
+            name="category",
+        ),
+        Index("ix_ratings_campaign_reviewer", "campaign_id", "reviewer_id", "item_id"),
+    )

@@ -81,7 +81,9 @@ def decode_cursor(token: str, sort: str) -> Cursor:
     return Cursor(direction, Position(nulls, value, index), page)
 
 
-def _filter_clauses(query: FeatureQuery) -> list[str]:
+def filter_clauses(query: FeatureQuery) -> list[str]:
+    """SQL conditions on `features` for the query's filters (parameters: `sae_id` and the
+    filter names); review campaigns select features with them too."""
     clauses = ["sae_id = :sae_id"]
     if query.q:
         clauses.append("label_tsv @@ websearch_to_tsquery('english', :q)")
@@ -109,7 +111,7 @@ def _section_rows(
     """Up to `limit` rows of one section, past `after` in the walking direction (list order when
     `forward`, reversed otherwise), nearest first."""
     column = _SORT_COLUMNS[query.sort.lstrip("-")]
-    clauses = _filter_clauses(query)
+    clauses = filter_clauses(query)
     params = {**params, "limit": limit}
     if column is None or nulls:
         if column is not None:
@@ -172,7 +174,7 @@ def _count(session: Session, sae: SaeRef, query: FeatureQuery, params: dict[str,
     """Exact from the stored aggregates without filters; else exact up to a cap, then estimated."""
     if all(getattr(query, name) is None for name in _FILTERS):
         return Count(stored_feature_count(session, sae.id), exact=True)
-    where = " AND ".join(_filter_clauses(query))
+    where = " AND ".join(filter_clauses(query))
     count = bounded_count(session, f"FROM features WHERE {where}", params)
     return count if count.exact else Count(round_estimate(count.value), exact=False)
 
