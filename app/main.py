@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from app.admission import install_admission
 from app.api import router as api_router
@@ -49,9 +50,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
+class ExplorerApp(FastAPI):
+    """FastAPI whose every response carries the security headers, error pages included.
+
+    Starlette puts its server-error middleware outside every added middleware, so a 500 page would
+    bypass an added header middleware; the headers therefore wrap the whole stack instead.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(
+            super().build_middleware_stack(), extra_script_sources=self.state.csp_script_sources
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web application; nothing touches the database until start-up."""
-    app = FastAPI(
+    app = ExplorerApp(
         title="MAIRA-2 SAE Explorer",
         summary="Sparse autoencoder features of MAIRA-2's layer-15 residual stream.",
         version="1",
@@ -63,12 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
-    # Starlette runs the last-added middleware first: security headers wrap everything (503s
-    # included), bad input is refused before it can queue for a database slot.
+    # Starlette runs the last-added middleware first: bad input is refused before it can queue
+    # for a database slot. Security headers wrap the whole stack (ExplorerApp).
     install_admission(app, app.state.settings)
-    htmx_cdn = () if app.state.templates.env.globals["htmx_local"] else (HTMX_CDN,)
     app.add_middleware(BoundaryMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware, extra_script_sources=htmx_cdn)
+    htmx_local = app.state.templates.env.globals["htmx_local"]
+    app.state.csp_script_sources = () if htmx_local else (HTMX_CDN,)
     # Every area's routers are listed in app/api/__init__.py (JSON, mounted under /api/v1)
     # and app/pages/__init__.py (HTML): add a new router there, not here.
     app.include_router(api_router, prefix="/api/v1")

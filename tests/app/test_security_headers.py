@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.security_headers import security_headers
@@ -41,6 +42,19 @@ def test_every_response_carries_the_security_headers(
 ) -> None:
     response = client.request(method, address.format(slug=seeded.sae_slug))
     assert response.status_code == status
+    for name, value in security_headers().items():
+        assert response.headers[name] == value, name
+
+
+def test_an_unexpected_error_page_carries_them_too(app: FastAPI) -> None:
+    """A 500 comes from Starlette's outermost middleware; the headers still wrap it."""
+
+    @app.get("/boom-for-test")
+    def boom() -> None:
+        raise RuntimeError("an unexpected failure")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/boom-for-test")
+    assert response.status_code == 500
     for name, value in security_headers().items():
         assert response.headers[name] == value, name
 
