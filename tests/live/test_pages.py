@@ -22,7 +22,7 @@ def test_encode_form_lists_the_saes(live_client: TestClient) -> None:
 
 def test_steer_form_prefilled_from_a_feature_page(live_client: TestClient) -> None:
     feature_page = live_client.get(f"/saes/{SAE_SLUG}/features/3")
-    steer_link = f"/steer?sae={SAE_SLUG}&amp;feature=3&amp;alpha=10"
+    steer_link = f"/steer?sae={SAE_SLUG}&amp;feature=3"
     assert feature_page.status_code == 200 and steer_link in feature_page.text
     page = live_client.get(steer_link.replace("&amp;", "&"))
     assert page.status_code == 200
