@@ -101,10 +101,20 @@ def study_params(session: Session, study: StudyRef) -> StudyParams:
     return StudyParams(**images, **texts)
 
 
-def submit_kind(session: Session, kind: JobKind[Any, Any], params: JobParams) -> Submitted:
-    """Queue a job of `kind` unless one holds the key its params derive; commits."""
+def submit_kind(
+    session: Session,
+    kind: JobKind[Any, Any],
+    params: JobParams,
+    timeout_s: float | None = None,
+) -> Submitted:
+    """Queue a job of `kind` unless one holds the key its params derive; commits. `timeout_s`
+    overrides the worker's time limit for this job."""
     job, created = queue_job(
-        session, kind.name, params.model_dump(mode="json"), cache_key=kind.cache_key(params)
+        session,
+        kind.name,
+        params.model_dump(mode="json"),
+        cache_key=kind.cache_key(params),
+        timeout_s=timeout_s,
     )
     return Submitted(job, cached=not created)
 

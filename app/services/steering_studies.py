@@ -4,7 +4,8 @@ read: per feature and alpha the share of reports with on-target changes only, of
 both or none (Wilson 95% intervals), and the up/down correlation per alpha pair.
 
 A part writes each study on its own (baseline and every feature x alpha in one batched
-generate), so the results do not depend on how the studies were split.
+generate), so the results do not depend on how the studies were split; its time limit is the
+worker's job limit once per study.
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ def submit_steering_study(
                 seed=request.seed,
                 greedy=request.greedy,
             ),
+            timeout_s=settings.job_timeout_s * len(chunk),
         ).job.id
         for chunk in split_evenly(studies, parts)
     ]
