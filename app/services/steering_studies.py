@@ -16,6 +16,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,12 +47,12 @@ from workers.kinds.steering_study import (
     StudyPartParams,
     StudyPartResult,
 )
-from workers.kinds.study import StudyParams
 
 MAX_STUDIES_PER_PART = 25
+T = TypeVar("T")
 
 
-def split_evenly(items: list[StudyParams], parts: int) -> list[list[StudyParams]]:
+def split_evenly(items: list[T], parts: int) -> list[list[T]]:
     """`items` in `parts` contiguous slices whose sizes differ by at most one (none empty)."""
     parts = max(1, min(parts, len(items)))
     size, extra = divmod(len(items), parts)
@@ -259,6 +260,13 @@ CSV_COLUMNS = [
 ]
 
 
+def _correlation_cells(correlation: CorrelationOut | None) -> list[str]:
+    if correlation is None:
+        return ["", ""]
+    values = (correlation.on_target, correlation.any_change)
+    return ["" if value is None else f"{value:.4f}" for value in values]
+
+
 def study_csv(study: SteeringStudyOut) -> str:
     """One row per feature and alpha: outcome counts, shares and 95% Wilson bounds, and for a
     positive alpha whose negative was run too, the up/down correlations."""
@@ -287,13 +295,7 @@ def study_csv(study: SteeringStudyOut) -> str:
                             f"{share.high:.4f}",
                         )
                     ),
-                    *(
-                        "" if correlation is None or value is None else f"{value:.4f}"
-                        for value in (
-                            correlation and correlation.on_target,
-                            correlation and correlation.any_change,
-                        )
-                    ),
+                    *_correlation_cells(correlation),
                 ]
             )
     return buffer.getvalue()
