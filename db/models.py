@@ -91,6 +91,10 @@ class Sae(Base):
     )
     weights_path: Mapped[str | None] = mapped_column(Text)
     weights_sha256: Mapped[str | None] = mapped_column(Text)
+    mean_token_norm: Mapped[float | None] = mapped_column(
+        Float,
+        doc="Mean L2 norm of a report token's raw activation at the hooked layer (precompute).",
+    )
     config: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     created_at: Mapped[datetime] = _created_at()
 
@@ -99,6 +103,9 @@ class Sae(Base):
     __table_args__ = (
         CheckConstraint("d_sae > 0 AND d_in > 0 AND k > 0", name="positive_sizes"),
         CheckConstraint("input_scale > 0", name="positive_input_scale"),
+        CheckConstraint(
+            "mean_token_norm IS NULL OR mean_token_norm > 0", name="positive_mean_token_norm"
+        ),
     )
 
 
@@ -566,3 +573,24 @@ class Rating(Base):
         ),
         Index("ix_ratings_campaign_reviewer", "campaign_id", "reviewer_id", "item_id"),
     )
+
+
+class SteeringStudy(Base):
+    """A steering study: features of one SAE steered over many studies at chosen alphas.
+
+    `params` holds the request as queued (alphas, targets, generation settings); `job_ids` the
+    `steering_study_part` jobs it was split into, whose results are aggregated when shown.
+    """
+
+    __tablename__ = "steering_studies"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"))
+    features: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    job_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (Index("ix_steering_studies_features", "features", postgresql_using="gin"),)

@@ -26,13 +26,17 @@ async def post_steer(
 ) -> JobAccepted:
     """Queue a steer job: the study's report is generated without and with the features'
     decoder directions added at layer 15 (one batched generate), then compared word by word
-    and by CheXpert finding.
+    and by CheXpert finding, split into on-target (`targets`, default: the observations the
+    features' labels name) and off-target changes.
 
     Alpha is in raw residual-stream units: `delta = alpha * steering_scale * unit(W_dec[i])`
     at every position (`steering_scale` is a deployment setting, default 1; the paper used
-    ±10). Greedy decoding by default, so alpha 0 reproduces the baseline. Identical requests
-    return the existing job (200); a new feature set on a study whose unsteered report is
-    already known reuses that report and generates only the steered one.
+    ±10), or with `alpha_unit: "norm"` a fraction of the layer's mean token norm (measured by
+    precompute). A list of alphas is a sweep: one steered report per value from the same
+    batched generate. A step pushing beyond 2 × the mean token norm is refused (422). Greedy
+    decoding by default, so alpha 0 reproduces the baseline. Identical requests return the
+    existing job (200); a new feature set on a study whose unsteered report is already known
+    reuses that report and generates only the steered ones.
     """
     async with as_http_errors():
         steer_request = await live_request(request, session, settings, SteerRequest)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.pages import docs, encode, features, jobs, saes, search, steer, uploads
+from app.pages import (
+    docs,
+    encode,
+    features,
+    jobs,
+    saes,
+    search,
+    steer,
+    steering_studies,
+    uploads,
+)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(saes.router)
@@ -14,5 +24,6 @@ router.include_router(jobs.router)
 # Other areas add their page routers below (e.g. jobs, encode, steer).
 router.include_router(encode.router)
 router.include_router(steer.router)
+router.include_router(steering_studies.router)
 router.include_router(uploads.router)
 router.include_router(docs.router)

@@ -145,3 +145,43 @@ def log_histogram(
     to_x = _scale(lo, hi, LEFT, WIDTH - RIGHT)
     ticks = [Tick(to_x(d), power_of_ten(d)) for d in range(math.ceil(lo), math.floor(hi) + 1)]
     return Chart(description, x_label, chart.y_label, chart.marks, ticks, chart.y_ticks)
+
+
+def paired_bars(
+    groups: Sequence[tuple[str, float, float]],
+    *,
+    names: tuple[str, str],
+    description: str,
+    x_label: str,
+    y_label: str,
+    y_top: float | None = None,
+    y_format: Callable[[float], str] = lambda value: f"{value:g}",
+) -> Chart:
+    """Two bars per group (label, first, second): the first solid, the second faded; the y axis
+    runs from 0 to `y_top` (default: the largest value, at least 1)."""
+    if not groups:
+        return Chart(description, x_label, y_label, [], [], [])
+    top = y_top if y_top is not None else max(1.0, *(max(a, b) for _, a, b in groups))
+    slot = (WIDTH - RIGHT - LEFT) / len(groups)
+    bar = max(min(slot * 0.35, 40.0), 1.0)
+    to_y = _scale(0, top, HEIGHT - BOTTOM, TOP)
+    marks, x_ticks = [], []
+    for number, (label, first, second) in enumerate(groups):
+        centre = LEFT + slot * (number + 0.5)
+        for offset, value, name, opacity in (
+            (-bar, first, names[0], 1.0),
+            (0.0, second, names[1], 0.4),
+        ):
+            marks.append(
+                Mark(
+                    x=round(centre + offset, 2),
+                    y=to_y(value),
+                    width=round(bar - 1, 2),
+                    height=round(to_y(0) - to_y(value), 2),
+                    title=f"{x_label} {label}: {name} {y_format(value)}",
+                    opacity=opacity,
+                )
+            )
+        x_ticks.append(Tick(round(centre, 2), label))
+    y_ticks = [Tick(to_y(top * share), y_format(top * share)) for share in (0, 0.25, 0.5, 0.75, 1)]
+    return Chart(description, x_label, y_label, marks, x_ticks, y_ticks)

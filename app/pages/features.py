@@ -21,6 +21,7 @@ from app.schemas.saes import SaeRef
 from app.services.feature_list import InvalidCursor, list_features
 from app.services.features import get_feature
 from app.services.reports import feature_report, unknown_report
+from app.services.steering_studies import steering_studies_of_feature
 from app.templating import path_for, render, render_block
 from db.words import word_starts
 
@@ -277,6 +278,9 @@ async def feature_page(
             (interval, [(e, example_words(e, scale)) for e in interval.examples])
             for interval in feature.intervals
         ],
+        "steering_studies": await run_in_threadpool(
+            steering_studies_of_feature, session, sae.slug, index
+        ),
     }
     json_url = path_for(request, "api_feature", sae=sae.slug, index=index)
     return render(request, "feature.html", context, json_url=json_url)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from app.deps import JobDep, SessionDep
+from app.pages.sweep import sweep_chart
 from app.schemas.jobs import JobOut
 from app.services.jobs import cancel, find_job
 from app.templating import path_for, render, render_block
@@ -22,7 +23,11 @@ PAGE = "jobs/page.html"
 def job_context(job: JobOut) -> dict[str, Any]:
     """What the job page and its panel draw: the job and its kind's result template."""
     kind = get_kind(job.kind)
-    return {"job": job, "result_template": kind.result_template if kind else None}
+    return {
+        "job": job,
+        "result_template": kind.result_template if kind else None,
+        "sweep_chart": sweep_chart(job.result),
+    }
 
 
 @router.get("/jobs/{job_id}", name="job_page")

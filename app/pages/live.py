@@ -77,7 +77,7 @@ def form_values(form: FormData | None) -> dict[str, Any]:
     for key in form:
         texts = [value for value in form.getlist(key) if isinstance(value, str)]
         if texts:
-            values[key] = texts if key.startswith("feature_") else texts[0]
+            values[key] = texts if key.startswith("feature_") or key == "targets" else texts[0]
     values["rerender"] = True
     return values
 
@@ -124,7 +124,10 @@ def features_from_job(session: Session, job_id: str | None) -> list[dict[str, An
     params = study_params_of(session, job_id)
     if not isinstance(params, SteerParams):
         return []
-    return [feature.model_dump() for feature in params.features]
+    return [
+        {"index": feature.index, "alpha": ", ".join(f"{alpha:g}" for alpha in feature.alphas)}
+        for feature in params.features
+    ]
 
 
 def result_page(request: Request, session: Session, job_id: str, kind: str) -> HTMLResponse:

@@ -23,9 +23,11 @@ from app.schemas.live import (
     MAX_STEERED_FEATURES,
     SteerRequest,
 )
+from app.services.alpha import alpha_guides
 from app.services.jobs import current_labels
 from app.services.live import submit_steer
 from app.templating import render
+from workers.findings.phrases import OBSERVATIONS
 
 router = APIRouter()
 
@@ -41,10 +43,14 @@ def _render_form(
     errors: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    guides = alpha_guides(session, request.app.state.settings.steering_scale)
+    guide = guides.get(str(values.get("sae") or ""))
+    suggested = guide and guide["suggested_raw"]
+    default_alpha = f"{suggested:g}" if suggested else DEFAULT_ALPHA
     indices = list(values.get("feature_index") or [])
     alphas = list(values.get("feature_alpha") or [])
     rows = [
-        {"index": index, "alpha": alphas[number] if number < len(alphas) else DEFAULT_ALPHA}
+        {"index": index, "alpha": alphas[number] if number < len(alphas) else default_alpha}
         for number, index in enumerate(indices)
     ]
     known = [int(row["index"]) for row in rows if str(row["index"]).isdigit()]
@@ -53,7 +59,7 @@ def _render_form(
         row["label"] = labels.get(int(row["index"])) if str(row["index"]).isdigit() else None
         row["known"] = str(row["index"]).isdigit() and int(row["index"]) in labels
     spare = 0 if values.get("rerender") else 1
-    rows += [{"index": "", "alpha": DEFAULT_ALPHA}] * max(FEATURE_ROWS - len(rows), spare)
+    rows += [{"index": "", "alpha": default_alpha}] * max(FEATURE_ROWS - len(rows), spare)
     context = {
         "saes": saes_for_form(session),
         "values": values,
@@ -62,6 +68,8 @@ def _render_form(
         "max_new_tokens_cap": MAX_NEW_TOKENS_CAP,
         "default_max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
         "alpha_description": ALPHA_DESCRIPTION,
+        "alpha_guides": guides,
+        "observations": OBSERVATIONS,
     }
     return render(request, FORM, context, status_code=status_code)
 
@@ -83,7 +91,7 @@ def steer_page(
     else:
         earlier = features_from_job(session, from_job)
         values["feature_index"] = [str(f["index"]) for f in earlier]
-        values["feature_alpha"] = [f"{f['alpha']:g}" for f in earlier]
+        values["feature_alpha"] = [f["alpha"] for f in earlier]
     return _render_form(request, session, values)
 
 

@@ -4,21 +4,55 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from workers.findings.phrases import OBSERVATIONS
+from workers.kinds.steer import MAX_SWEEP
 
 MAX_NEW_TOKENS_CAP = 300
 DEFAULT_MAX_NEW_TOKENS = 150
 MAX_STEERED_FEATURES = 16
 ALPHA_LIMIT = 1000.0
 
+MAX_SHIFT_NORMS = 2.0
+SUGGESTED_NORM_ALPHA = 0.45
+
 ALPHA_DESCRIPTION = (
-    "Steering strength in raw residual-stream units at layer 15: the worker adds "
-    "`alpha * steering_scale * W_dec[index] / |W_dec[index]|` to the layer's output at every "
-    "position (prompt, image tokens and each generated token). `steering_scale` is a deployment "
-    "setting (default 1). The paper steered with alpha = ±10; a typical token's residual norm "
-    "is about 22, so ±10 is a moderate push and ±100 usually wrecks the report."
+    "Steering strength, one number or a list (an alpha sweep: one steered report per value, "
+    "all from one batched generate; every listed feature then gives as many values). "
+    'With `alpha_unit` "raw" (default) alpha is in raw residual-stream units at layer 15: '
+    "the worker adds `alpha * steering_scale * W_dec[index] / |W_dec[index]|` to the layer's "
+    "output at every position (prompt, image tokens and each generated token); "
+    '`steering_scale` is a deployment setting (default 1). With `alpha_unit` "norm" alpha '
+    "is a fraction of the layer's mean token norm, measured by precompute and shown on the SAE "
+    "(0.45 is the paper's alpha = 10 on MAIRA-2, whose tokens have norm about 22). A push "
+    f"larger than {MAX_SHIFT_NORMS:g} × the mean token norm (summed over the features of a "
+    "step) is rejected with 422: generation then degenerates into repeated tokens."
 )
+
+AlphaValue = Annotated[float, Field(ge=-ALPHA_LIMIT, le=ALPHA_LIMIT)]
+
+
+def _as_list(value: object) -> object:
+    return value if isinstance(value, list) else [value]
+
+
+_ALPHA_NUMBER = {"type": "number", "minimum": -ALPHA_LIMIT, "maximum": ALPHA_LIMIT}
+AlphaSweep = Annotated[
+    list[AlphaValue],
+    BeforeValidator(_as_list),
+    Field(min_length=1, max_length=MAX_SWEEP),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _ALPHA_NUMBER,
+                {"type": "array", "items": _ALPHA_NUMBER, "minItems": 1, "maxItems": MAX_SWEEP},
+            ]
+        }
+    ),
+]
 
 
 class UploadOut(BaseModel):
@@ -70,7 +104,11 @@ class FeatureAlpha(BaseModel):
     """One feature to steer with and its strength."""
 
     index: int = Field(ge=0, description="Feature index in the SAE.")
-    alpha: float = Field(ge=-ALPHA_LIMIT, le=ALPHA_LIMIT, description=ALPHA_DESCRIPTION)
+    alpha: AlphaSweep = Field(description=ALPHA_DESCRIPTION)
+
+    def alphas(self) -> list[float]:
+        """The alphas (one value: a list of one)."""
+        return list(self.alpha)
 
 
 class SteerRequest(StudyRef):
@@ -79,6 +117,16 @@ class SteerRequest(StudyRef):
     sae: str = Field(description="Slug of the SAE whose decoder rows steer the model.")
     features: list[FeatureAlpha] = Field(
         min_length=1, max_length=MAX_STEERED_FEATURES, description="Features and strengths."
+    )
+    alpha_unit: Literal["raw", "norm"] = Field(
+        "raw",
+        description="raw: residual-stream units; norm: fractions of the SAE's mean token norm.",
+    )
+    targets: list[Literal[OBSERVATIONS]] | None = Field(  # type: ignore[valid-type]
+        None,
+        max_length=len(OBSERVATIONS),
+        description="CheXpert observations the steering aims at; default: those the features' "
+        "labels name.",
     )
     max_new_tokens: int = Field(
         DEFAULT_MAX_NEW_TOKENS, ge=1, le=MAX_NEW_TOKENS_CAP, description="Report length cap."

@@ -16,10 +16,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.schemas.live import EncodeRequest, SteerRequest, StudyRef
+from app.schemas.live import EncodeRequest, FeatureAlpha, SteerRequest, StudyRef
+from app.services.alpha import AlphaScale
+from app.services.jobs import current_labels
 from app.services.uploads import RequestRejected, get_upload, purge_expired_uploads
 from db.models import Job, LanguageModel, Sae
 from db.settings import Settings
+from workers.findings.phrases import OBSERVATIONS
+from workers.findings.targets import label_observations
 from workers.kinds.contract import JobKind, JobParams
 from workers.kinds.encode import ENCODE, EncodeParams
 from workers.kinds.steer import STEER, SteeredFeature, SteerParams
@@ -41,6 +45,7 @@ class SaeTarget:
     d_sae: int
     weights_sha256: str | None
     model_slug: str
+    mean_token_norm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,14 @@ class Submitted:
 def find_target(session: Session, slug: str) -> SaeTarget:
     """The SAE named `slug`; RequestRejected(422) when there is none."""
     row = session.execute(
-        select(Sae.slug, Sae.d_sae, Sae.weights_sha256, Sae.weights_path, LanguageModel.slug)
+        select(
+            Sae.slug,
+            Sae.d_sae,
+            Sae.weights_sha256,
+            Sae.weights_path,
+            LanguageModel.slug,
+            Sae.mean_token_norm,
+        )
         .join(LanguageModel, LanguageModel.id == Sae.model_id)
         .where(Sae.slug == slug)
     ).one_or_none()
@@ -62,7 +74,13 @@ def find_target(session: Session, slug: str) -> SaeTarget:
         raise RequestRejected(422, f"There is no SAE named {slug!r}.")
     if not row[3]:
         raise RequestRejected(422, f"SAE {slug!r} has no weights file recorded; re-import it.")
-    return SaeTarget(slug=row[0], d_sae=row[1], weights_sha256=row[2], model_slug=row[4])
+    return SaeTarget(
+        slug=row[0],
+        d_sae=row[1],
+        weights_sha256=row[2],
+        model_slug=row[4],
+        mean_token_norm=row[5],
+    )
 
 
 def study_params(session: Session, study: StudyRef) -> StudyParams:
@@ -83,10 +101,20 @@ def study_params(session: Session, study: StudyRef) -> StudyParams:
     return StudyParams(**images, **texts)
 
 
-def submit_kind(session: Session, kind: JobKind[Any, Any], params: JobParams) -> Submitted:
-    """Queue a job of `kind` unless one holds the key its params derive; commits."""
+def submit_kind(
+    session: Session,
+    kind: JobKind[Any, Any],
+    params: JobParams,
+    timeout_s: float | None = None,
+) -> Submitted:
+    """Queue a job of `kind` unless one holds the key its params derive; commits. `timeout_s`
+    overrides the worker's time limit for this job."""
     job, created = queue_job(
-        session, kind.name, params.model_dump(mode="json"), cache_key=kind.cache_key(params)
+        session,
+        kind.name,
+        params.model_dump(mode="json"),
+        cache_key=kind.cache_key(params),
+        timeout_s=timeout_s,
     )
     return Submitted(job, cached=not created)
 
@@ -106,30 +134,71 @@ def submit_encode(session: Session, settings: Settings, request: EncodeRequest) 
     return submit_kind(session, ENCODE, params)
 
 
-def submit_steer(session: Session, settings: Settings, request: SteerRequest) -> Submitted:
-    """Queue a steer job (or return the identical request's job); purges expired uploads."""
-    purge_expired_uploads(session, settings)
-    target = find_target(session, request.sae)
-    too_large = [f.index for f in request.features if f.index >= target.d_sae]
+def check_features(target: SaeTarget, indices: list[int]) -> None:
+    """RequestRejected(422) for a feature the SAE lacks or one listed twice."""
+    too_large = [index for index in indices if index >= target.d_sae]
     if too_large:
         raise RequestRejected(
             422,
             f"SAE {target.slug!r} has {target.d_sae:,} features (0 to {target.d_sae - 1:,}); "
             f"there is no feature {too_large[0]:,}.",
         )
-    indices = [f.index for f in request.features]
     if len(set(indices)) != len(indices):
         raise RequestRejected(422, "Each feature may be listed only once.")
+
+
+def sweep_alphas(features: list[FeatureAlpha], scale: AlphaScale, unit: str) -> list[list[float]]:
+    """Each feature's raw alphas, all of one length (a single value is repeated); checked
+    against the degeneration bound step by step."""
+    steps = max(len(feature.alphas()) for feature in features)
+    rows = []
+    for feature in features:
+        alphas = feature.alphas()
+        if len(alphas) not in (1, steps):
+            raise RequestRejected(
+                422,
+                f"Feature {feature.index} gives {len(alphas)} alphas but another gives "
+                f"{steps}; every feature of a sweep needs one alpha or the same number.",
+            )
+        rows.append([scale.to_raw(alpha, unit) for alpha in alphas * (steps // len(alphas))])
+    scale.check([list(step) for step in zip(*rows, strict=True)])
+    return rows
+
+
+def default_targets(session: Session, sae_slug: str, indices: list[int]) -> list[str]:
+    """The CheXpert observations the features' current labels name, in CheXpert order."""
+    named: set[str] = set()
+    for label in current_labels(session, sae_slug, indices).values():
+        named.update(label_observations(label))
+    return [observation for observation in OBSERVATIONS if observation in named]
+
+
+def submit_steer(session: Session, settings: Settings, request: SteerRequest) -> Submitted:
+    """Queue a steer job (or return the identical request's job); purges expired uploads."""
+    purge_expired_uploads(session, settings)
+    target = find_target(session, request.sae)
+    features = sorted(request.features, key=lambda f: f.index)
+    indices = [f.index for f in features]
+    check_features(target, indices)
+    scale = AlphaScale(target.mean_token_norm, settings.steering_scale)
+    alphas = sweep_alphas(features, scale, request.alpha_unit)
+    targets = (
+        list(request.targets)
+        if request.targets is not None
+        else default_targets(session, target.slug, indices)
+    )
     params = SteerParams(
         model=target.model_slug,
         sae=target.slug,
         sae_weights_sha256=target.weights_sha256,
         study=study_params(session, request),
         features=[
-            SteeredFeature(index=f.index, alpha=f.alpha)
-            for f in sorted(request.features, key=lambda f: f.index)
+            SteeredFeature(index=index, alphas=values)
+            for index, values in zip(indices, alphas, strict=True)
         ],
         steering_scale=settings.steering_scale,
+        targets=[o for o in OBSERVATIONS if o in set(targets)],
+        mean_token_norm=target.mean_token_norm,
         max_new_tokens=request.max_new_tokens,
         seed=request.seed,
         greedy=request.greedy,

@@ -5,7 +5,7 @@ hold a file or the id of an earlier upload (a file wins when both are sent). For
 fields are validated first, so a request with a wrong field stores nothing; the HTML forms store
 the images first (`store_form_images`), so a form sent back with an error keeps them. Features
 come as JSON text in `features`, or as the HTML form's repeated `feature_index` / `feature_alpha`
-pairs.
+pairs (an alpha may be a comma-separated sweep); `targets` as repeated checkboxes.
 """
 
 from __future__ import annotations
@@ -43,7 +43,19 @@ def _text_fields(form: FormData, model: type[BaseModel]) -> dict[str, Any]:
             values[name] = texts[0]
     if "features" in model.model_fields:
         values.update(_features(form))
+    if "targets" in model.model_fields:
+        targets = [value for value in form.getlist("targets") if isinstance(value, str)]
+        if targets:
+            values["targets"] = targets
     return values
+
+
+def _alpha(text: str) -> str | list[str]:
+    """A form's alpha: one number, or a comma-separated sweep ("-10, 0, 10")."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        return "0"
+    return parts[0] if len(parts) == 1 and "," not in text else parts
 
 
 def _features(form: FormData) -> dict[str, Any]:
@@ -57,7 +69,7 @@ def _features(form: FormData) -> dict[str, Any]:
             ) from None
     pairs = zip(form.getlist("feature_index"), form.getlist("feature_alpha"), strict=False)
     features = [
-        {"index": index.strip(), "alpha": alpha.strip() or "0"}
+        {"index": index.strip(), "alpha": _alpha(alpha)}
         for index, alpha in pairs
         if isinstance(index, str) and isinstance(alpha, str) and index.strip()
     ]

@@ -58,14 +58,9 @@ def tiny_sae(d_in: int, seed: int = 0) -> MatryoshkaSae:
     return sae
 
 
-@pytest.fixture(scope="session")
-def live_setup(
-    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
-) -> LiveSetup:
-    """A fresh database holding the tiny SAE (imported by the CLI) and a data folder with the
-    tiny model already built where `--model tiny` looks for it."""
-    url = make_database()
-    home = tmp_path_factory.mktemp("live-home")
+def prepare_live(url: str, home: Path) -> LiveSetup:
+    """Put the tiny SAE (imported by the CLI, features 0..LABELLED-1 labelled) into the database
+    at `url` and the tiny model where `--model tiny` looks for it under `home`."""
     folder = ensure_tiny_model(home / "models" / "tiny-maira2")
     d_model = int(json.loads((folder / "config.json").read_text())["text_config"]["hidden_size"])
     checkpoint = save_sae(tiny_sae(d_model), home / "saes" / SAE_SLUG)
@@ -84,6 +79,14 @@ def live_setup(
         )
     engine.dispose()
     return LiveSetup(url=url, home=home, d_model=d_model)
+
+
+@pytest.fixture(scope="session")
+def live_setup(
+    make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> LiveSetup:
+    """A fresh database holding the tiny SAE and a data folder with the tiny model built."""
+    return prepare_live(make_database(), tmp_path_factory.mktemp("live-home"))
 
 
 @pytest.fixture(scope="session")

@@ -105,9 +105,11 @@ def test_steering_with_alpha_zero_reproduces_the_baseline(
     job = wait_job(accepted["id"])
     assert job.status == "succeeded", job.error
     assert job.result["baseline_cached"] is False
-    assert job.result["baseline"] == job.result["steered"] and job.result["identical"]
-    assert {segment["op"] for segment in job.result["diff"]} <= {"equal"}
-    assert job.result["features"] == [{"index": 3, "alpha": 0.0}]
+    (run,) = job.result["runs"]
+    assert job.result["baseline"] == run["steered"] and run["identical"]
+    assert {segment["op"] for segment in run["diff"]} <= {"equal"}
+    assert job.result["features"] == [{"index": 3, "alphas": [0.0]}]
+    assert run["alphas"] == [0.0] and run["on_target"] == run["off_target"] == []
     shown = live_client.get(accepted["api_url"]).json()
     assert shown["kind"] == "steer" and shown["feature_labels"] == {"3": "tiny feature 3"}
 

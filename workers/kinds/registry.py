@@ -7,6 +7,7 @@ from typing import Any
 from workers.kinds.contract import JobKind
 from workers.kinds.encode import ENCODE
 from workers.kinds.steer import STEER
+from workers.kinds.steering_study import STEERING_STUDY_PART
 
 _KINDS: dict[str, JobKind[Any, Any]] = {}
 
@@ -32,3 +33,4 @@ def typed_kinds() -> list[JobKind[Any, Any]]:
 
 register(ENCODE)
 register(STEER)
+register(STEERING_STUDY_PART)

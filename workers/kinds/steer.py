@@ -1,4 +1,5 @@
-"""The `steer` kind: the study's report with and without SAE decoder directions, compared."""
+"""The `steer` kind: the study's report with and without SAE decoder directions, compared; with
+an alpha sweep, one steered report per alpha step from the same batched generate."""
 
 from __future__ import annotations
 
@@ -6,22 +7,38 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from workers.kinds.contract import FeatureRefs, JobKind, JobResult
+from workers.kinds.contract import NOT_KEYED, FeatureRefs, JobKind, JobResult
 from workers.kinds.study import StudyJobParams
+
+MAX_SWEEP = 8
 
 
 class SteeredFeature(BaseModel):
-    """A feature steered with and its strength (raw residual-stream units)."""
+    """A feature steered with and its strength at each sweep step (raw residual-stream units)."""
 
     index: int = Field(ge=0)
-    alpha: float
+    alphas: list[float] = Field(min_length=1, max_length=MAX_SWEEP)
 
 
 class SteerParams(StudyJobParams):
-    """A steer job's parameters; `features` sorted by index."""
+    """A steer job's parameters; `features` sorted by index, all with as many alphas (steps)."""
 
     features: list[SteeredFeature] = Field(min_length=1)
     steering_scale: float = Field(description="Multiplies every alpha (a deployment setting).")
+    targets: list[str] = Field(
+        default_factory=list,
+        description="CheXpert observations the steering aims at (on-target changes).",
+    )
+    mean_token_norm: float | None = Field(
+        None,
+        json_schema_extra=NOT_KEYED,
+        description="The SAE's mean token norm when queued, to show alpha relative to it.",
+    )
+
+    def alpha_rows(self) -> list[list[float]]:
+        """One row per sweep step: each feature's alpha at that step."""
+        steps = len(self.features[0].alphas)
+        return [[feature.alphas[step] for feature in self.features] for step in range(steps)]
 
 
 class DiffSegment(BaseModel):
@@ -53,18 +70,38 @@ class FindingSummary(BaseModel):
     unchanged: int
 
 
-class SteerResult(JobResult):
-    """Both reports, their word diff and the finding changes."""
+class SteerRun(BaseModel):
+    """One sweep step: its alphas (one per feature), the steered report and what changed."""
 
-    sae: str
-    baseline: str
+    alphas: list[float]
     steered: str
-    baseline_cached: bool
     identical: bool
-    features: list[SteeredFeature]
     diff: list[DiffSegment]
     findings: list[FindingChangeOut]
     summary: FindingSummary
+    on_target: list[str] = Field(description="Target observations that changed.")
+    off_target: list[str] = Field(description="Other observations that changed.")
+
+
+class SteerResult(JobResult):
+    """The baseline, and per sweep step the steered report, its word diff and finding changes."""
+
+    sae: str
+    baseline: str
+    baseline_cached: bool
+    features: list[SteeredFeature]
+    targets: list[str]
+    runs: list[SteerRun]
+    steering_scale: float = 1.0
+    mean_token_norm: float | None = Field(
+        None, description="The SAE's mean token norm: alpha × steering_scale / it is relative."
+    )
+
+    def relative(self, alpha: float) -> float | None:
+        """A raw alpha as a fraction of the mean token norm (None when unknown)."""
+        if not self.mean_token_norm:
+            return None
+        return alpha * self.steering_scale / self.mean_token_norm
 
     def feature_refs(self) -> FeatureRefs:
         return FeatureRefs(sae=self.sae, indices=sorted({f.index for f in self.features}))
@@ -72,7 +109,7 @@ class SteerResult(JobResult):
 
 STEER = JobKind(
     name="steer",
-    version=2,
+    version=3,
     params=SteerParams,
     result=SteerResult,
     handler="workers.live.steer:steer",

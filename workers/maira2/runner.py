@@ -32,7 +32,7 @@ from workers.maira2.inputs import Batch, EncodedRow, collate, encode_row
 from workers.maira2.loading import load_maira2_model
 from workers.maira2.modeling import Maira2ForConditionalGeneration, image_feature_count
 from workers.maira2.prompt import Study, build_prompt
-from workers.maira2.steering import adding_to_block_output, steering_vector
+from workers.maira2.steering import adding_per_row, steering_vectors
 from workers.maira2.tiny import ensure_tiny_model
 
 __all__ = ["Capture", "Maira2Runner", "SteerResult", "Study"]
@@ -231,12 +231,9 @@ class Maira2Runner:
         With `do_sample` the two rows draw different random numbers, so they can differ even at
         alpha 0; greedy decoding (the default) makes alpha 0 reproduce the baseline exactly.
         """
-        vector = steering_vector(directions, alphas, self.steering_scale)
-        with self._lock:
-            row = self.encode(study)
-            batch = self.batch([row, row])
-            with adding_to_block_output(self.block, vector, rows=[1]):
-                baseline, steered = self._generate(batch, max_new_tokens, seed, do_sample)
+        baseline, steered = self.steer_sweep(
+            study, directions, [alphas], True, max_new_tokens, seed, do_sample
+        )
         return SteerResult(baseline=baseline, steered=steered)
 
     def generate_steered(
@@ -249,7 +246,28 @@ class Maira2Runner:
         do_sample: bool = False,
     ) -> str:
         """The steered report alone (one row), for when the baseline report is already known."""
-        vector = steering_vector(directions, alphas, self.steering_scale)
-        batch = self.batch([self.encode(study)])
-        with self._lock, adding_to_block_output(self.block, vector):
-            return self._generate(batch, max_new_tokens, seed, do_sample)[0]
+        return self.steer_sweep(
+            study, directions, [alphas], False, max_new_tokens, seed, do_sample
+        )[0]
+
+    def steer_sweep(
+        self,
+        study: Study,
+        directions: torch.Tensor,
+        alpha_rows: Sequence[Sequence[float]],
+        with_baseline: bool = True,
+        max_new_tokens: int = 300,
+        seed: int = 0,
+        do_sample: bool = False,
+    ) -> list[str]:
+        """Reports from ONE batched generate: the baseline first (with `with_baseline`), then one
+        report per row of `alpha_rows` (one alpha per direction), each row steered by its own
+        vector. Greedy rows do not depend on each other (each sees only its own shift)."""
+        vectors = steering_vectors(directions, alpha_rows, self.steering_scale)
+        if with_baseline:
+            vectors = torch.cat([torch.zeros(1, vectors.shape[1]), vectors])
+        with self._lock:
+            row = self.encode(study)
+            batch = self.batch([row] * vectors.shape[0])
+            with adding_per_row(self.block, vectors):
+                return self._generate(batch, max_new_tokens, seed, do_sample)

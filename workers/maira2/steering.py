@@ -6,8 +6,10 @@ units at the hooked site; `scale` (setting `steering_scale`, e.g. the SAE's inpu
 factor) converts alphas given in normalised SAE units. The hook site follows `capture.py`'s
 convention: the output of block `layer` (or, for point "input", of block `layer - 1`).
 
-The hook fires on the prefill (every prompt position, image tokens included) and once per decode
-step, so with the KV cache every position sees the steered stream. It must be registered before
+`adding_per_row` gives each batch row its own vector (a zero row is the unsteered baseline), so
+one batched generate writes the baseline and every step of an alpha sweep. The hook fires on the
+prefill (every prompt position, image tokens included) and once per decode step, so with the KV
+cache every position sees the steered stream. It must be registered before
 `generate` starts and removed afterwards; module hooks are global, so callers serialise steered
 generations (`Maira2Runner` holds a lock).
 """
@@ -40,26 +42,27 @@ def steering_vector(
     return weights @ (rows / norms)
 
 
-@contextmanager
-def adding_to_block_output(
-    block: nn.Module, vector: torch.Tensor, rows: Sequence[int] | None = None
-) -> Iterator[RemovableHandle]:
-    """Add `vector` (d_model,) to `block`'s output for batch `rows` (None: all) at every position.
+def steering_vectors(
+    directions: torch.Tensor, alpha_rows: Sequence[Sequence[float]], scale: float = 1.0
+) -> torch.Tensor:
+    """(m, d_model) directions, n rows of m alphas -> (n, d_model), one steering vector a row."""
+    if not alpha_rows:
+        return torch.zeros(0, directions.shape[1])
+    return torch.stack([steering_vector(directions, alphas, scale) for alphas in alpha_rows])
 
-    Yields the hook handle; the hook is removed when the block exits, whatever happens inside.
-    """
-    selected = None if rows is None else list(rows)
+
+@contextmanager
+def adding_per_row(block: nn.Module, shifts: torch.Tensor) -> Iterator[RemovableHandle]:
+    """Add `shifts[b]` (a (batch, d_model) tensor) to `block`'s output of batch row `b` at every
+    position; a zero row leaves its row's stream exactly as it was. Removed on exit."""
 
     def hook(
         _module: nn.Module, _args: tuple, output: torch.Tensor | tuple
     ) -> torch.Tensor | tuple:
         hidden = block_hidden(output)
-        shift = vector.to(device=hidden.device, dtype=hidden.dtype)
-        if selected is None:
-            steered = hidden + shift
-        else:
-            steered = hidden.clone()
-            steered[selected] += shift
+        if hidden.shape[0] != shifts.shape[0]:
+            raise ValueError(f"{shifts.shape[0]} shifts for a batch of {hidden.shape[0]} rows")
+        steered = hidden + shifts.to(device=hidden.device, dtype=hidden.dtype)[:, None, :]
         return (steered, *output[1:]) if isinstance(output, tuple) else steered
 
     handle = block.register_forward_hook(hook)

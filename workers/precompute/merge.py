@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, update
 
 from db.aggregates import refresh_sae_aggregates
+from db.models import Sae
 from sae.buckets import interval_buckets
 from sae.stats import FeatureStatistics, FeatureStatisticsResult
 from workers.precompute.config import example_window
@@ -222,6 +223,7 @@ def write_results(
         n_examples = replace_examples(
             connection, sae_id, corpus_id, example_rows(choices, stores, lengths, document_ids)
         )
+        _store_mean_token_norm(connection, sae_id, states)
         refresh_sae_aggregates(connection, sae_id)
     log.info(
         "wrote %d documents, %d features, %d examples",
@@ -230,6 +232,17 @@ def write_results(
         n_examples,
     )
     return MergeOutcome(len(document_ids), result.n_tokens, n_examples)
+
+
+def _store_mean_token_norm(connection: Connection, sae_id: int, states: list[ShardState]) -> None:
+    """Record the mean raw token norm of the pass on the SAE (steering's alpha unit)."""
+    saved = [state.saved_progress() for state in states]
+    tokens = sum(progress.norm_tokens for progress in saved)
+    total = sum(progress.norm_sum for progress in saved)
+    if tokens and total > 0:
+        connection.execute(
+            update(Sae).where(Sae.id == sae_id).values(mean_token_norm=total / tokens)
+        )
 
 
 def shard_folders(root: Path, n_shards: int) -> list[Path]:

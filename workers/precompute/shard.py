@@ -89,7 +89,9 @@ def run_shard(
             for batch in _batches(
                 shard_reports(config, shard, progress.last_index), config.batch_size
             ):
-                documents = _process_batch(source, sae, batch, statistics, store, activation_sink)
+                documents = _process_batch(
+                    source, sae, batch, statistics, store, activation_sink, progress
+                )
                 append_documents(documents_log, documents)
                 progress.last_index = batch[-1].index
                 progress.documents += len(documents)
@@ -118,6 +120,7 @@ def _process_batch(
     statistics: FeatureStatistics,
     store: SparseActivationWriter,
     activation_sink: ActivationSink | None,
+    progress: Progress,
 ) -> list[DocumentRow]:
     captures = source.capture(batch)
     documents: list[DocumentRow] = []
@@ -137,6 +140,8 @@ def _process_batch(
     raw = torch.cat(activations).to(device=sae.W_dec.device, dtype=sae.W_dec.dtype)
     if activation_sink is not None and raw.shape[0]:
         activation_sink.add(raw)
+    progress.norm_sum += float(raw.float().norm(dim=1).sum())
+    progress.norm_tokens += raw.shape[0]
     with torch.no_grad():
         features = sae.encode_raw(raw)
     all_ids = torch.cat(ids).to(features.device)

@@ -38,6 +38,9 @@ class Progress:
     documents_bytes: int = 0
     store_rows: int = 0
     store_nonzeros: int = 0
+    norm_sum: float = 0.0
+    """Sum of the L2 norms of the raw activations processed (for the mean token norm)."""
+    norm_tokens: int = 0
     finished: bool = False
 
 
@@ -77,6 +80,14 @@ class ShardState:
             handle.truncate(progress.documents_bytes)
         truncate_store(self.sparse_folder, StoreSize(progress.store_rows, progress.store_nonzeros))
         return progress, statistics
+
+    def saved_progress(self) -> Progress:
+        """The counters of the last checkpoint (a fresh Progress when there is none)."""
+        checkpoint_path = self.folder / CHECKPOINT
+        if not checkpoint_path.exists():
+            return Progress()
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        return Progress(**saved["progress"])
 
     def save(self, progress: Progress, statistics: dict[str, Any]) -> None:
         """Write the checkpoint atomically (temporary file, then rename)."""

@@ -45,7 +45,7 @@ def test_encode_and_steer_share_the_baseline_key_of_one_study() -> None:
     steer = SteerParams.model_validate(
         {
             **encode.model_dump(exclude={"top_features", "baseline_key"}),
-            "features": [{"index": 3, "alpha": 10}],
+            "features": [{"index": 3, "alphas": [10]}],
             "steering_scale": 1.0,
         }
     )
@@ -57,7 +57,7 @@ def test_encode_and_steer_share_the_baseline_key_of_one_study() -> None:
 
 
 def test_a_result_that_does_not_fit_is_named_field_by_field() -> None:
-    with pytest.raises(ResultMismatch, match=r"does not match SteerResult \(version 2\): sae: "):
+    with pytest.raises(ResultMismatch, match=r"does not match SteerResult \(version 3\): sae: "):
         STEER.check_result({"baseline": "a"})
     result = ENCODE.check_result(
         {

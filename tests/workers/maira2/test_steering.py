@@ -10,7 +10,7 @@ from PIL import Image
 
 from workers.maira2.capture import block_hidden
 from workers.maira2.runner import Maira2Runner, Study
-from workers.maira2.steering import adding_to_block_output, steering_vector
+from workers.maira2.steering import adding_per_row, steering_vector, steering_vectors
 
 
 def _unit_rows(m: int, d: int, seed: int) -> torch.Tensor:
@@ -83,7 +83,7 @@ def test_hook_is_removed_on_error(runner: Maira2Runner) -> None:
     hooks_before = set(runner.block._forward_hooks)
     with (
         pytest.raises(RuntimeError, match="boom"),
-        adding_to_block_output(runner.block, torch.ones(runner.d_model)),
+        adding_per_row(runner.block, torch.ones(1, runner.d_model)),
     ):
         assert set(runner.block._forward_hooks) > hooks_before
         raise RuntimeError("boom")
@@ -116,3 +116,28 @@ def test_concurrent_capture_and_steer_do_not_interfere(
             assert future.result() == expected_steer
         for future in captures:
             torch.testing.assert_close(future.result()[0].report_activations, expected_activations)
+
+
+def test_sweep_rows_equal_separate_steered_generates(
+    runner: Maira2Runner, frontal: Image.Image
+) -> None:
+    """One batched generate (baseline + one row per alpha) gives, row for row, the reports of
+    separate two-row steers and of steered-only generates at each alpha."""
+    row = _unit_rows(1, runner.d_model, 4)
+    alphas = [-40.0, 0.0, 15.0, 40.0]
+    study = Study(frontal, indication="Sweep.")
+    baseline, *swept = runner.steer_sweep(study, row, [[a] for a in alphas], max_new_tokens=10)
+    assert baseline == runner.generate_report(study, max_new_tokens=10)
+    assert swept[1] == baseline
+    assert len(set(swept)) > 1
+    for alpha, steered in zip(alphas, swept, strict=True):
+        pair = runner.steer(study, row, [alpha], max_new_tokens=10)
+        assert (pair.baseline, pair.steered) == (baseline, steered)
+        assert runner.generate_steered(study, row, [alpha], max_new_tokens=10) == steered
+
+
+def test_steering_vectors_give_one_vector_per_row() -> None:
+    rows = _unit_rows(2, 8, 5)
+    vectors = steering_vectors(rows, [[1.0, 0.0], [0.0, -2.0]], scale=3.0)
+    torch.testing.assert_close(vectors, torch.stack([3.0 * rows[0], -6.0 * rows[1]]))
+    assert steering_vectors(rows, []).shape == (0, 8)

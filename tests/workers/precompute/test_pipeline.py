@@ -44,6 +44,13 @@ def feature_rows(engine: Engine, sae: str) -> list[tuple]:
         return [tuple(row) for row in connection.execute(text(query), {"sae": sae})]
 
 
+def mean_token_norm(engine: Engine, sae: str) -> float | None:
+    with engine.connect() as connection:
+        return connection.execute(
+            text("SELECT mean_token_norm FROM saes WHERE slug = :slug"), {"slug": sae}
+        ).scalar_one()
+
+
 def values_of(row: tuple) -> np.ndarray:
     return np.frombuffer(row[6], dtype="<f4")
 
@@ -84,9 +91,13 @@ def test_counts_max_histogram_and_top_examples_equal_brute_force(
         for report, item in zip(batch, source.capture(batch), strict=True):
             captured.append(item)
             external += [(report.external_id, position) for position in range(len(item.tokens))]
+    raw = torch.cat([item.activations for item in captured])
     with torch.no_grad():
-        acts = sae.encode_raw(torch.cat([item.activations for item in captured])).numpy()
+        acts = sae.encode_raw(raw).numpy()
     n_tokens, d_sae = acts.shape
+    assert mean_token_norm(database, "random") == pytest.approx(
+        float(raw.norm(dim=1).mean()), rel=1e-5
+    )
     edges = log_edges().numpy().astype(np.float64)
     rows = feature_rows(database, "random")
     assert len(rows) == d_sae
@@ -195,6 +206,9 @@ def test_two_shards_and_merge_equal_one_pass(
     ):
         assert got[:4] == want[:4] and got[7] == want[7]
         assert got[4] == pytest.approx(want[4], abs=1e-5)
+    assert mean_token_norm(engine, "sharded") == pytest.approx(
+        mean_token_norm(engine, "one-pass"), rel=1e-5
+    )
 
 
 class Interrupted(Exception):
