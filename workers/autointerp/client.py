@@ -1,0 +1,226 @@
+"""LLM calls for a run: a concurrency limit, retries with backoff on 429 and 5xx, a token budget,
+and a PostgreSQL response cache keyed by the request's hash, so no call is ever paid twice."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import LlmResponse
+from workers.autointerp.endpoint import Endpoint
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 300
+TOP_LOGPROBS = 5
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer (text, and logprobs content when returned), or why there is none."""
+
+    text: str | None
+    logprobs: list[dict[str, Any]] | None = None
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.text is None
+
+
+def request_key(model: str, messages: list[dict[str, str]], logprobs: bool) -> str:
+    """sha256 of everything that decides the answer (model, messages, sampling settings)."""
+    payload = {
+        "model": model,
+        "messages": messages,
+        "logprobs": logprobs,
+        "top_logprobs": TOP_LOGPROBS if logprobs else None,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_SPEND = text(
+    """
+    UPDATE autointerp_runs
+    SET n_calls = n_calls + :calls, n_cached = n_cached + :cached,
+        n_failed_calls = n_failed_calls + :failed,
+        prompt_tokens = prompt_tokens + :prompt, completion_tokens = completion_tokens + :completion
+    WHERE id = :run_id
+    RETURNING prompt_tokens + completion_tokens
+    """
+)
+
+
+class BudgetExhausted(Exception):
+    """The run has spent its token budget."""
+
+
+class LlmClient:
+    """Calls one endpoint for one run; every answer goes through the cache first."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        sessions: sessionmaker[Session],
+        run_id: uuid.UUID,
+        *,
+        concurrency: int = 16,
+        token_budget: int | None = None,
+        spent: int = 0,
+        max_attempts: int = 5,
+        backoff_s: float = 0.5,
+        timeout_s: float = 120.0,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.sessions = sessions
+        self.run_id = run_id
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.token_budget = token_budget
+        self.spent = spent
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.extra_headers = extra_headers or {}
+        self._client = endpoint.client(timeout_s)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(
+        self, model: str, messages: list[dict[str, str]], *, logprobs: bool = False
+    ) -> Reply:
+        """The answer to `messages`: from the cache, else from the endpoint (then cached)."""
+        key = request_key(model, messages, logprobs)
+        hit = await asyncio.to_thread(self._cached, key)
+        if hit is not None:
+            await asyncio.to_thread(self._record, cached=1)
+            return hit
+        async with self.semaphore:
+            if self.token_budget is not None and self.spent >= self.token_budget:
+                await asyncio.to_thread(self._record, failed=1)
+                return Reply(None, error=f"token budget of {self.token_budget} spent")
+            reply, usage = await self._call(model, messages, logprobs)
+        if reply.failed:
+            await asyncio.to_thread(self._record, calls=1, failed=1)
+            return reply
+        await asyncio.to_thread(self._store, key, model, reply, usage)
+        return reply
+
+    async def _call(
+        self, model: str, messages: list[dict[str, str]], logprobs: bool
+    ) -> tuple[Reply, tuple[int, int]]:
+        options: dict[str, Any] = (
+            {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if logprobs else {}
+        )
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = await self._client.chat.completions.create(
+                    model=model,
+                    messages=messages,  # type: ignore[arg-type]
+                    max_tokens=MAX_TOKENS,
+                    temperature=0,
+                    stream=False,
+                    extra_headers=self.extra_headers or None,
+                    **options,
+                )
+            except RETRYABLE as error:
+                if attempt == self.max_attempts:
+                    return Reply(None, error=_describe(error)), (0, 0)
+                delay = self.backoff_s * 2 ** (attempt - 1) * (1 + random.random() / 2)
+                log.info("LLM call: %s; retry %d in %.2f s", _describe(error), attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            except openai.OpenAIError as error:
+                return Reply(None, error=_describe(error)), (0, 0)
+            return _reply(response), _usage(response)
+        raise AssertionError("unreachable")
+
+    def _cached(self, key: str) -> Reply | None:
+        with self.sessions() as session:
+            row = session.get(LlmResponse, key)
+            if row is None:
+                return None
+            return Reply(row.response["text"], row.response.get("logprobs"), cached=True)
+
+    def _store(self, key: str, model: str, reply: Reply, usage: tuple[int, int]) -> None:
+        with self.sessions() as session:
+            session.execute(
+                insert(LlmResponse)
+                .values(
+                    key=key,
+                    model=model,
+                    response={"text": reply.text, "logprobs": reply.logprobs},
+                    prompt_tokens=usage[0],
+                    completion_tokens=usage[1],
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            self._record_in(session, calls=1, prompt=usage[0], completion=usage[1])
+            session.commit()
+
+    def _record(self, *, calls: int = 0, cached: int = 0, failed: int = 0) -> None:
+        with self.sessions() as session:
+            self._record_in(session, calls=calls, cached=cached, failed=failed)
+            session.commit()
+
+    def _record_in(
+        self,
+        session: Session,
+        *,
+        calls: int = 0,
+        cached: int = 0,
+        failed: int = 0,
+        prompt: int = 0,
+        completion: int = 0,
+    ) -> None:
+        spent = session.execute(
+            _SPEND,
+            {
+                "run_id": self.run_id,
+                "calls": calls,
+                "cached": cached,
+                "failed": failed,
+                "prompt": prompt,
+                "completion": completion,
+            },
+        ).scalar()
+        if spent is not None:
+            self.spent = int(spent)
+
+
+def _describe(error: Exception) -> str:
+    status = getattr(error, "status_code", None)
+    name = type(error).__name__
+    return f"{name} (HTTP {status})" if status else name
+
+
+def _reply(response: Any) -> Reply:
+    choice = response.choices[0]
+    content = choice.message.content or ""
+    logprobs = None
+    if choice.logprobs is not None and choice.logprobs.content:
+        logprobs = [item.model_dump() for item in choice.logprobs.content]
+    return Reply(content, logprobs)
+
+
+def _usage(response: Any) -> tuple[int, int]:
+    usage = response.usage
+    if usage is None:
+        return 0, 0
+    return int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)
