@@ -116,10 +116,12 @@ class LlmClient:
                 await asyncio.to_thread(self._record, failed=1)
                 return Reply(None, error=f"token budget of {self.token_budget} spent")
             reply, usage = await self._call(model, messages, logprobs)
-        if reply.failed:
-            await asyncio.to_thread(self._record, calls=1, failed=1)
-            return reply
-        await asyncio.to_thread(self._store, key, model, reply, usage)
+            # Stored before the slot is freed: at most `concurrency` paid answers are ever
+            # outside the cache, which bounds what a killed run can pay twice.
+            if reply.failed:
+                await asyncio.to_thread(self._record, calls=1, failed=1)
+            else:
+                await asyncio.to_thread(self._store, key, model, reply, usage)
         return reply
 
     async def _call(

@@ -19,8 +19,9 @@ matched), else 0.05. `usage` counts whitespace-separated words (not a real token
 The model name must contain "stand-in" (404 otherwise), so every label it makes is named as a
 stand-in's. Failures for tests, by header `X-Standin-Fail` or a model-name suffix `:fail-...`:
 `429-once` answers 429 to the first call of each prompt and normally after; `500` always answers
-500; `garbage` answers text no parser can read. `GET /stats` gives calls and answers per prompt
-hash (sha256 of the messages' canonical JSON); `POST /stats/reset` clears them.
+500; `garbage` answers text no parser can read; `slow` answers normally after 0.1 s.
+`GET /stats` gives calls and answers per prompt hash (sha256 of the messages' canonical JSON);
+`POST /stats/reset` clears them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pydantic import BaseModel, Field
 
 STANDIN_MARK = "stand-in"
 DEFAULT_MODEL = "maira-sae-stand-in"
+SLOW_S = 0.1
 _STOP = "a an and are as at be by for from has have in is it its of on or that the this to was"
 STOP_WORDS = frozenset(f"{_STOP} were with there no not".split(" "))
 _HIGHLIGHT = re.compile(r"<<(.*?)>>", re.S)
@@ -203,6 +205,8 @@ def create_standin_app() -> FastAPI:
         if failure == "429-once" and first_call:
             return _error(429, "injected rate limit")
         prompt = next(m.content for m in reversed(request.messages) if m.role == "user")
+        if failure == "slow":
+            time.sleep(SLOW_S)
         if failure == "garbage":
             text, logprobs = "~~ no idea, sorry ~~", None
         else:
