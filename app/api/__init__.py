@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import encode, features, jobs, saes, search, steer, uploads
+from app.api import autointerp, encode, features, jobs, saes, search, steer, uploads
 
 router = APIRouter()
 router.include_router(saes.router)
@@ -15,3 +15,4 @@ router.include_router(jobs.router)
 router.include_router(uploads.router)
 router.include_router(encode.router)
 router.include_router(steer.router)
+router.include_router(autointerp.router)

@@ -1,0 +1,65 @@
+"""JSON API for autointerp runs: start one (queued for workers), read its progress."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import SessionDep, SettingsDep
+from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
+from app.services.autointerp import RunRejected, run_summary, start_run
+
+router = APIRouter(prefix="/autointerp", tags=["autointerp"])
+
+
+def run_out(request: Request, summary: dict) -> AutointerpRunOut:
+    run_id = str(summary["id"])
+    return AutointerpRunOut(
+        **summary,
+        url=str(request.app.url_path_for("autointerp_run_page", run_id=run_id)),
+        api_url=str(request.app.url_path_for("api_autointerp_run", run_id=run_id)),
+    )
+
+
+@router.post(
+    "/runs",
+    name="api_start_autointerp_run",
+    status_code=202,
+    responses={
+        403: {"description": "The endpoint is off site and this deployment forbids it."},
+        404: {"description": "No such SAE."},
+        422: {"description": "No feature matches, or an invalid field."},
+    },
+)
+async def post_run(
+    body: AutointerpRunRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> AutointerpRunOut:
+    """Start a run: the features are split into `autointerp` queue jobs that any worker takes.
+    Explanations and scores are stored as they finish; LLM answers are cached by request hash,
+    so a re-run never pays twice. `remote_warning` is set when report text leaves the site."""
+    try:
+        run_id = await run_in_threadpool(start_run, session, settings, body)
+    except RunRejected as error:
+        raise HTTPException(error.status_code, error.message) from None
+    summary = await run_in_threadpool(run_summary, session, run_id)
+    out = run_out(request, summary or {})
+    response.headers["Location"] = out.api_url
+    return out
+
+
+@router.get(
+    "/runs/{run_id}", name="api_autointerp_run", responses={404: {"description": "No such run."}}
+)
+def get_run(run_id: uuid.UUID, request: Request, session: SessionDep) -> AutointerpRunOut:
+    """The run's settings, status and progress: features done and failed (with reasons), ETA,
+    LLM calls (cached, failed) and tokens spent against the budget."""
+    summary = run_summary(session, run_id)
+    if summary is None:
+        raise HTTPException(404, f"There is no autointerp run {run_id}.")
+    return run_out(request, summary)
