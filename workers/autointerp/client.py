@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -98,22 +98,33 @@ class LlmClient:
         self.backoff_s = backoff_s
         self.extra_headers = extra_headers or {}
         self._client = endpoint.client(timeout_s)
+        self._waiting: dict[str, list[asyncio.Future[Reply | None]]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
+        self._unrecorded = {"cached": 0, "failed": 0}
 
     async def close(self) -> None:
+        """Record the counts not yet written and close the HTTP client."""
+        await self.flush()
         await self._client.close()
+
+    async def flush(self) -> None:
+        """Write the cache hits and failed calls counted since the last flush to the run."""
+        counts, self._unrecorded = self._unrecorded, {"cached": 0, "failed": 0}
+        if any(counts.values()):
+            await asyncio.to_thread(self._record, **counts)
 
     async def complete(
         self, model: str, messages: list[dict[str, str]], *, logprobs: bool = False
     ) -> Reply:
         """The answer to `messages`: from the cache, else from the endpoint (then cached)."""
         key = request_key(model, messages, logprobs)
-        hit = await asyncio.to_thread(self._cached, key)
+        hit = await self._lookup(key)
         if hit is not None:
-            await asyncio.to_thread(self._record, cached=1)
+            self._unrecorded["cached"] += 1
             return hit
         async with self.semaphore:
             if self.token_budget is not None and self.spent >= self.token_budget:
-                await asyncio.to_thread(self._record, failed=1)
+                self._unrecorded["failed"] += 1
                 return Reply(None, error=f"token budget of {self.token_budget} spent")
             reply, usage = await self._call(model, messages, logprobs)
             # Stored before the slot is freed: at most `concurrency` paid answers are ever
@@ -123,6 +134,31 @@ class LlmClient:
             else:
                 await asyncio.to_thread(self._store, key, model, reply, usage)
         return reply
+
+    async def _lookup(self, key: str) -> Reply | None:
+        """The cached answer, if any. Keys asked for in the same turn of the event loop are
+        looked up together in one query."""
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        if not self._waiting:
+            task = asyncio.create_task(self._look_up_waiting())
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+        self._waiting.setdefault(key, []).append(future)
+        return await future
+
+    async def _look_up_waiting(self) -> None:
+        await asyncio.sleep(0)
+        waiting, self._waiting = self._waiting, {}
+        try:
+            found = await asyncio.to_thread(self._cached, list(waiting))
+        except Exception as error:
+            for futures in waiting.values():
+                for future in futures:
+                    future.set_exception(error)
+            return
+        for key, futures in waiting.items():
+            for future in futures:
+                future.set_result(found.get(key))
 
     async def _call(
         self, model: str, messages: list[dict[str, str]], logprobs: bool
@@ -153,12 +189,15 @@ class LlmClient:
             return _reply(response), _usage(response)
         raise AssertionError("unreachable")
 
-    def _cached(self, key: str) -> Reply | None:
+    def _cached(self, keys: list[str]) -> dict[str, Reply]:
         with self.sessions() as session:
-            row = session.get(LlmResponse, key)
-            if row is None:
-                return None
-            return Reply(row.response["text"], row.response.get("logprobs"), cached=True)
+            rows = session.execute(
+                select(LlmResponse.key, LlmResponse.response).where(LlmResponse.key.in_(keys))
+            ).all()
+        return {
+            key: Reply(response["text"], response.get("logprobs"), cached=True)
+            for key, response in rows
+        }
 
     def _store(self, key: str, model: str, reply: Reply, usage: tuple[int, int]) -> None:
         with self.sessions() as session:

@@ -84,6 +84,11 @@ def run_batches(
     check_endpoint(endpoint, allow_remote=settings.llm_allow_remote)
     todo = [[i for i in b.indices if i not in finished] for b in batches]
     todo = [b for b in todo if b]
+    if not todo:
+        with sessions() as session:
+            mark_done_if_finished(session, run_id)
+            session.commit()
+        return AutointerpResult(run_id=str(run_id), sae=sae.slug, done=[], failed=[])
     done: list[int] = []
     failed: list[int] = []
 
@@ -101,18 +106,39 @@ def run_batches(
             extra_headers=extra_headers,
         )
         total = sum(map(len, todo))
+
+        async def finish(outcomes: list[FeatureOutcome], missing: list[int]) -> None:
+            await asyncio.to_thread(_store, sessions, run_id, config, outcomes, missing)
+            await client.flush()
+            for outcome in outcomes:
+                (done if outcome.explanation else failed).append(outcome.windows.index)
+            failed.extend(missing)
+            if progress is not None:
+                await asyncio.to_thread(progress, len(done) + len(failed), total)
+
+        # Three stages overlap: the next batch's windows load and the previous batch's results
+        # are stored while this batch's LLM calls run.
+        loading = asyncio.create_task(asyncio.to_thread(_load, sessions, sae.id, todo[0], config))
+        storing: asyncio.Task[None] | None = None
         try:
-            for batch in todo:
-                windows = await asyncio.to_thread(_load, sessions, sae.id, batch, config)
+            for number, batch in enumerate(todo):
+                windows = await loading
+                if number + 1 < len(todo):
+                    loading = asyncio.create_task(
+                        asyncio.to_thread(_load, sessions, sae.id, todo[number + 1], config)
+                    )
                 missing = [i for i in batch if i not in {w.index for w in windows}]
                 outcomes = await run_batch(client, config, windows, fallback)
-                await asyncio.to_thread(_store, sessions, run_id, config, outcomes, missing)
-                for outcome in outcomes:
-                    (done if outcome.explanation else failed).append(outcome.windows.index)
-                failed.extend(missing)
-                if progress is not None:
-                    progress(len(done) + len(failed), total)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(finish(outcomes, missing))
+            if storing is not None:
+                await storing
         finally:
+            if storing is not None and not storing.done():
+                await asyncio.gather(storing, return_exceptions=True)
+            if not loading.done():
+                await asyncio.gather(loading, return_exceptions=True)
             await client.close()
 
     try:

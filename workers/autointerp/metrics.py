@@ -41,7 +41,9 @@ def _row(probability: np.ndarray | None) -> np.ndarray | None:
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
 
 
 def batch_metrics(
@@ -107,19 +109,46 @@ def bootstrap_intervals(
     seed: int = 0,
     samples: int = BOOTSTRAP_SAMPLES,
 ) -> dict[str, tuple[float | None, float | None]]:
-    """Percentile 95% intervals over resamples with replacement (undefined resamples skipped)."""
-    if not len(truth):
+    """Percentile 95% intervals over resamples with replacement (undefined resamples skipped).
+
+    A resample is a vector of counts (how often each verdict was drawn), so every metric is a
+    matrix product: (samples, n) counts times per-verdict indicators. The products are on
+    integers, exact and kept off multi-threaded BLAS (slow for such small matrices)."""
+    n = len(truth)
+    if not n:
         return {name: (None, None) for name in METRICS}
-    pick = np.random.default_rng(seed).integers(0, len(truth), (samples, len(truth)))
-    values = batch_metrics(
-        truth[pick], prediction[pick], None if probability is None else probability[pick]
-    )
+    pick = np.random.default_rng(seed).integers(0, n, (samples, n))
+    offsets = (pick + n * np.arange(samples)[:, None]).ravel()
+    counts = np.bincount(offsets, minlength=samples * n).reshape(samples, n)
+    indicators = np.stack(
+        [truth & prediction, ~truth & prediction, truth & ~prediction, ~truth & ~prediction]
+    ).T.astype(np.int64)
+    tp, fp, fn, tn = (counts @ indicators).T.astype(float)
+    recall = _divide(tp, tp + fn)
+    values = {
+        "precision": _divide(tp, tp + fp),
+        "recall": recall,
+        "f1": _divide(2 * tp, 2 * tp + fp + fn),
+        "accuracy": (tp + tn) / n,
+        "balanced_accuracy": (recall + _divide(tn, tn + fp)) / 2,
+        "auc": np.full(samples, np.nan),
+    }
+    if probability is not None:
+        pairs = truth[:, None] & ~truth[None, :]
+        twice_wins = pairs * (
+            2 * (probability[:, None] > probability[None, :])
+            + (probability[:, None] == probability[None, :])
+        )
+        positives = (counts @ truth.astype(np.int64)).astype(float)
+        values["auc"] = _divide(
+            ((counts @ twice_wins) * counts).sum(axis=1) / 2, positives * (n - positives)
+        )
     intervals: dict[str, tuple[float | None, float | None]] = {}
     for name in METRICS:
         defined = values[name][~np.isnan(values[name])]
-        intervals[name] = (
-            (float(np.percentile(defined, 2.5)), float(np.percentile(defined, 97.5)))
-            if len(defined)
-            else (None, None)
-        )
+        if len(defined):
+            low, high = np.percentile(defined, [2.5, 97.5])
+            intervals[name] = (float(low), float(high))
+        else:
+            intervals[name] = (None, None)
     return intervals

@@ -86,21 +86,23 @@ def store_outcome(
             row = _score_row(explanation.id, config, result)
             session.add(row)
             session.flush()
-            session.add_all(
-                AutointerpVerdict(
-                    score_id=row.id,
-                    position=position,
-                    example_id=example.window.example_id,
-                    document_id=example.window.document_id,
-                    source=example.window.source,
-                    activating=example.verdict.activating,
-                    prediction=example.verdict.prediction,
-                    probability=example.verdict.probability,
-                    status=example.verdict.status,
-                    shown=example.shown,
-                )
+            verdicts = [
+                {
+                    "score_id": row.id,
+                    "position": position,
+                    "example_id": example.window.example_id,
+                    "document_id": example.window.document_id,
+                    "source": example.window.source,
+                    "activating": example.verdict.activating,
+                    "prediction": example.verdict.prediction,
+                    "probability": example.verdict.probability,
+                    "status": example.verdict.status,
+                    "shown": example.shown,
+                }
                 for position, example in enumerate(result.examples)
-            )
+            ]
+            if verdicts:
+                session.execute(insert(AutointerpVerdict), verdicts)
     session.execute(
         insert(AutointerpRunFeature)
         .values(
