@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
-from app.services.autointerp import RunRejected, run_summary, start_run
+from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest, ExplanationDetailOut
+from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
 
 router = APIRouter(prefix="/autointerp", tags=["autointerp"])
 
@@ -63,3 +63,18 @@ def get_run(run_id: uuid.UUID, request: Request, session: SessionDep) -> Autoint
     if summary is None:
         raise HTTPException(404, f"There is no autointerp run {run_id}.")
     return run_out(request, summary)
+
+
+@router.get(
+    "/explanations/{explanation_id}",
+    name="api_autointerp_explanation",
+    responses={404: {"description": "No such explanation."}},
+)
+def get_explanation(explanation_id: int, session: SessionDep) -> ExplanationDetailOut:
+    """An explanation's provenance (models, endpoint kind, prompt version, seed, the examples
+    it was written from) and each score with its 95% intervals, the unparseable and failed
+    counts, and every per-example verdict."""
+    detail = explanation_detail(session, explanation_id)
+    if detail is None:
+        raise HTTPException(404, f"There is no explanation {explanation_id}.")
+    return ExplanationDetailOut.model_validate(detail)

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app.api.autointerp import run_out
 from app.deps import SessionDep, SettingsDep
 from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
-from app.services.autointerp import RunRejected, run_summary, start_run
+from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
 from app.services.saes import list_saes
 from app.templating import render, render_block
 from workers.autointerp.endpoint import endpoint_from_settings, remote_warning
@@ -104,3 +104,17 @@ def autointerp_run_page(request: Request, run_id: uuid.UUID, session: SessionDep
 def autointerp_run_panel(request: Request, run_id: uuid.UUID, session: SessionDep) -> HTMLResponse:
     """The progress panel alone (what the page's htmx polling swaps in)."""
     return render_block(request, PAGE, "panel", {"run": _run(request, session, run_id)})
+
+
+@router.get("/autointerp/explanations/{explanation_id}", name="autointerp_explanation_page")
+def autointerp_explanation_page(
+    request: Request, explanation_id: int, session: SessionDep
+) -> HTMLResponse:
+    """A label's scores with intervals and every per-example verdict (what the scorer saw)."""
+    detail = explanation_detail(session, explanation_id)
+    if detail is None:
+        raise HTTPException(404, f"There is no explanation {explanation_id}.")
+    json_url = str(
+        request.app.url_path_for("api_autointerp_explanation", explanation_id=explanation_id)
+    )
+    return render(request, "autointerp_explanation.html", {"e": detail}, json_url=json_url)

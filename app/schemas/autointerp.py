@@ -65,3 +65,55 @@ class AutointerpRunOut(BaseModel):
     finished_at: datetime | None
     url: str
     api_url: str
+
+
+class MetricOut(BaseModel):
+    """A metric with its bootstrap 95% interval (all None when undefined on the data)."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class VerdictOut(BaseModel):
+    """One scored example: what the scorer saw, the truth and its answer."""
+
+    position: int
+    document_id: int
+    example_id: int | None
+    source: str = Field(description="top, interval (activating), neighbour or random (not).")
+    activating: bool
+    prediction: bool | None = Field(description="None when unparseable or the call failed.")
+    probability: float | None
+    status: Literal["ok", "unparseable", "failed"]
+    shown: str
+
+
+class ScoreDetailOut(BaseModel):
+    """One score of an LLM explanation with its intervals, counts and every verdict."""
+
+    id: int
+    kind: str = Field(description="detection, fuzzing or detection_control (borrowed label).")
+    split: Literal["train", "heldout"]
+    n: int | None = Field(description="Answered examples (what the metrics are computed on).")
+    n_total: int
+    n_unparseable: int
+    n_failed: int
+    metrics: dict[str, MetricOut]
+    scorer: str | None
+    borrowed_from: int | None = Field(None, description="Control: the feature lent its label.")
+    borrowed_label: str | None = None
+    verdicts: list[VerdictOut]
+
+
+class ExplanationDetailOut(BaseModel):
+    """An explanation with its provenance and every score's per-example verdicts."""
+
+    id: int
+    sae: str
+    feature_index: int
+    text: str
+    source: str
+    model_name: str | None
+    provenance: dict[str, Any]
+    scores: list[ScoreDetailOut]

@@ -202,3 +202,38 @@ def test_the_token_budget_stops_paid_calls(standin, keyword_db) -> None:
     answered = standin_stats(standin)["answered"] - before
     assert run.n_failed_calls > 0
     assert answered <= 16  # at most the calls already in flight when the budget ran out
+
+
+def test_the_feature_page_links_to_every_verdict(standin, keyword_db, make_app_client) -> None:
+    url, sessions = keyword_db
+    run = _run(sessions, standin)
+    with sessions() as session:
+        explanation = session.scalars(
+            select(Explanation).where(Explanation.source_key == f"llm:run:{run.id}")
+        ).first()
+        feature = session.get_one(Feature, explanation.feature_id)
+    client = make_app_client(url)
+    page = client.get(f"/saes/kw/features/{feature.index}")
+    link = f"/autointerp/explanations/{explanation.id}"
+    assert link in page.text
+    detail = client.get(f"/api/v1{link}").json()
+    kinds = {(s["kind"], s["split"]) for s in detail["scores"]}
+    assert kinds == {
+        ("detection", "heldout"),
+        ("fuzzing", "heldout"),
+        ("detection_control", "heldout"),
+        ("detection", "train"),
+    }
+    control = next(s for s in detail["scores"] if s["kind"] == "detection_control")
+    assert control["borrowed_label"] and control["borrowed_from"] != feature.index
+    heldout = next(
+        s for s in detail["scores"] if s["kind"] == "detection" and s["split"] == "heldout"
+    )
+    assert (
+        len(heldout["verdicts"]) == heldout["n_total"]
+        and heldout["metrics"]["f1"]["low"] is not None
+    )
+    html = client.get(link)
+    assert html.status_code == 200 and "Per-example verdicts" in html.text
+    assert heldout["verdicts"][0]["shown"] in html.text
+    assert client.get("/api/v1/autointerp/explanations/999999").status_code == 404
