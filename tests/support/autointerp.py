@@ -4,14 +4,8 @@ each feature fires on one radiology word, so its right label is known."""
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
-import uvicorn
 from sqlalchemy.orm import Session
 
 from tests.support.factories import (
@@ -21,7 +15,7 @@ from tests.support.factories import (
     make_feature,
     make_sae,
 )
-from workers.autointerp.standin import create_standin_app
+from workers.autointerp.standin import serve_in_thread
 
 KEYWORDS = [
     "effusion", "pneumothorax", "cardiomegaly", "edema", "atelectasis", "consolidation",
@@ -44,31 +38,7 @@ FILLER = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def standin_server() -> Iterator[str]:
-    """The stand-in on a free loopback port; yields its base URL (…/v1)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_standin_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the stand-in did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+standin_server = serve_in_thread
 
 
 def standin_stats(base_url: str) -> dict:

@@ -31,9 +31,12 @@ import hashlib
 import json
 import math
 import re
+import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import FastAPI, Header
@@ -240,6 +243,32 @@ def create_standin_app() -> FastAPI:
         }
 
     return app
+
+
+@contextmanager
+def serve_in_thread(host: str = "127.0.0.1") -> Iterator[str]:
+    """The stand-in on a free port of `host` in a background thread; yields its base URL
+    (ending in /v1) and stops it on exit."""
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_standin_app(), host=host, port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the stand-in LLM did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def command(args: argparse.Namespace) -> int:
