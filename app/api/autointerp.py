@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SessionDep, SettingsDep
 from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest, ExplanationDetailOut
-from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
+from app.services.autointerp import (
+    RunRejected,
+    explanation_detail,
+    run_export,
+    run_summary,
+    start_run,
+)
 
 router = APIRouter(prefix="/autointerp", tags=["autointerp"])
 
@@ -78,3 +85,23 @@ def get_explanation(explanation_id: int, session: SessionDep) -> ExplanationDeta
     if detail is None:
         raise HTTPException(404, f"There is no explanation {explanation_id}.")
     return ExplanationDetailOut.model_validate(detail)
+
+
+@router.get(
+    "/runs/{run_id}/export",
+    name="api_autointerp_run_export",
+    responses={404: {"description": "No such run."}},
+)
+def export_run(
+    run_id: uuid.UUID,
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+) -> dict[str, Any]:
+    """The run's settings and a page of its results, features by index: each explanation with
+    its provenance and scores (metrics with intervals, unparseable and failed counts). The
+    verdicts of one explanation are at /autointerp/explanations/{id}."""
+    exported = run_export(session, run_id, offset=offset, limit=limit)
+    if exported is None:
+        raise HTTPException(404, f"There is no autointerp run {run_id}.")
+    return exported

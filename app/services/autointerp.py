@@ -9,7 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.schemas.autointerp import AutointerpRunRequest
-from db.models import AutointerpRun, AutointerpVerdict, Explanation, Feature, Sae, Score
+from db.models import (
+    AutointerpRun,
+    AutointerpRunFeature,
+    AutointerpVerdict,
+    Explanation,
+    Feature,
+    Sae,
+    Score,
+)
 from db.settings import Settings
 from workers.autointerp.config import with_preset
 from workers.autointerp.endpoint import (
@@ -155,5 +163,52 @@ def _score_detail(score: Score, verdicts: list[AutointerpVerdict]) -> dict[str, 
                 "shown": v.shown,
             }
             for v in verdicts
+        ],
+    }
+
+
+def run_export(
+    session: Session, run_id: uuid.UUID, *, offset: int, limit: int
+) -> dict[str, Any] | None:
+    """A page of the run's results (features by index) with its settings, for export."""
+    summary = run_summary(session, run_id)
+    if summary is None:
+        return None
+    rows = session.execute(
+        select(AutointerpRunFeature, Explanation)
+        .outerjoin(Explanation, Explanation.id == AutointerpRunFeature.explanation_id)
+        .where(AutointerpRunFeature.run_id == run_id)
+        .order_by(AutointerpRunFeature.feature_index)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    ids = [explanation.id for _, explanation in rows if explanation is not None]
+    scores: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for score in session.scalars(
+        select(Score).where(Score.explanation_id.in_(ids)).order_by(Score.kind, Score.split)
+    ):
+        detail = _score_detail(score, [])
+        detail.pop("verdicts")
+        scores[score.explanation_id].append(detail)
+    return {
+        "run": summary,
+        "offset": offset,
+        "limit": limit,
+        "features": [
+            {
+                "index": feature.feature_index,
+                "status": feature.status,
+                "error": feature.error,
+                "explanation": None
+                if explanation is None
+                else {
+                    "id": explanation.id,
+                    "text": explanation.text,
+                    "model_name": explanation.model_name,
+                    "provenance": explanation.provenance,
+                    "scores": scores[explanation.id],
+                },
+            }
+            for feature, explanation in rows
         ],
     }

@@ -237,3 +237,18 @@ def test_the_feature_page_links_to_every_verdict(standin, keyword_db, make_app_c
     assert html.status_code == 200 and "Per-example verdicts" in html.text
     assert heldout["verdicts"][0]["shown"] in html.text
     assert client.get("/api/v1/autointerp/explanations/999999").status_code == 404
+
+
+def test_a_run_exports_its_settings_and_results(standin, keyword_db, make_app_client) -> None:
+    url, sessions = keyword_db
+    run = _run(sessions, standin)
+    client = make_app_client(url)
+    exported = client.get(f"/api/v1/autointerp/runs/{run.id}/export?limit=5").json()
+    assert exported["run"]["config"]["scorer"] == "stand-in"
+    assert [f["index"] for f in exported["features"]] == [0, 1, 2, 3, 4]
+    first = exported["features"][0]["explanation"]
+    assert KEYWORDS[0] in first["text"] and first["provenance"]["seed"] == 0
+    assert {s["kind"] for s in first["scores"]} >= {"detection", "fuzzing", "detection_control"}
+    rest = client.get(f"/api/v1/autointerp/runs/{run.id}/export?offset=10").json()
+    assert [f["index"] for f in rest["features"]] == [10, 11]
+    assert client.get(f"/api/v1/autointerp/runs/{run.id}/export?limit=0").status_code == 422
