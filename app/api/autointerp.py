@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest, ExplanationDetailOut
+from app.schemas.autointerp import (
+    AutointerpRunOut,
+    AutointerpRunRequest,
+    ExplanationDetailOut,
+    RunExportOut,
+)
 from app.services.autointerp import (
     RunRejected,
     explanation_detail,
@@ -94,14 +99,15 @@ def get_explanation(explanation_id: int, session: SessionDep) -> ExplanationDeta
 )
 def export_run(
     run_id: uuid.UUID,
+    request: Request,
     session: SessionDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-) -> dict[str, Any]:
+) -> RunExportOut:
     """The run's settings and a page of its results, features by index: each explanation with
     its provenance and scores (metrics with intervals, unparseable and failed counts). The
     verdicts of one explanation are at /autointerp/explanations/{id}."""
     exported = run_export(session, run_id, offset=offset, limit=limit)
     if exported is None:
         raise HTTPException(404, f"There is no autointerp run {run_id}.")
-    return exported
+    return RunExportOut.model_validate({**exported, "run": run_out(request, exported["run"])})

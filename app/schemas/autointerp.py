@@ -89,8 +89,8 @@ class VerdictOut(BaseModel):
     shown: str
 
 
-class ScoreDetailOut(BaseModel):
-    """One score of an LLM explanation with its intervals, counts and every verdict."""
+class ScoreSummaryOut(BaseModel):
+    """One score of an LLM explanation with its intervals and counts."""
 
     id: int
     kind: str = Field(description="detection, fuzzing or detection_control (borrowed label).")
@@ -103,6 +103,11 @@ class ScoreDetailOut(BaseModel):
     scorer: str | None
     borrowed_from: int | None = Field(None, description="Control: the feature lent its label.")
     borrowed_label: str | None = None
+
+
+class ScoreDetailOut(ScoreSummaryOut):
+    """One score of an LLM explanation with its intervals, counts and every verdict."""
+
     verdicts: list[VerdictOut]
 
 
@@ -117,3 +122,31 @@ class ExplanationDetailOut(BaseModel):
     model_name: str | None
     provenance: dict[str, Any]
     scores: list[ScoreDetailOut]
+
+
+class ExportedExplanation(BaseModel):
+    """A run's explanation of one feature, with provenance and scores (no verdicts)."""
+
+    id: int
+    text: str
+    model_name: str | None
+    provenance: dict[str, Any]
+    scores: list[ScoreSummaryOut]
+
+
+class ExportedFeature(BaseModel):
+    """One feature of a run: done with its explanation, or failed with the reason."""
+
+    index: int
+    status: Literal["done", "failed"]
+    error: str | None
+    explanation: ExportedExplanation | None
+
+
+class RunExportOut(BaseModel):
+    """A run's settings and progress, and a page of its results (features by index)."""
+
+    run: AutointerpRunOut
+    offset: int
+    limit: int
+    features: list[ExportedFeature]
