@@ -67,13 +67,17 @@ async def autointerp_start(
     limit: Annotated[int | None, Form()] = None,
     unlabelled: Annotated[bool, Form()] = False,
     preset: Annotated[str, Form(max_length=20)] = "default",
+    feature: Annotated[int | None, Form(ge=0)] = None,
 ) -> Response:
-    """Start a run from the form, then go to its page."""
+    """Start a run from the form (or one feature's "explain and score again"), then go to its
+    page. The explainer's answers are cached, so re-scoring with another scorer re-uses the
+    label at no cost."""
     try:
         body = AutointerpRunRequest(
             sae=sae,
             explainer=explainer,
             scorer=scorer,
+            features=None if feature is None else [feature],
             limit=limit,
             unlabelled=unlabelled,
             preset=preset,  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -252,3 +254,34 @@ def test_a_run_exports_its_settings_and_results(standin, keyword_db, make_app_cl
     rest = client.get(f"/api/v1/autointerp/runs/{run.id}/export?offset=10").json()
     assert [f["index"] for f in rest["features"]] == [10, 11]
     assert client.get(f"/api/v1/autointerp/runs/{run.id}/export?limit=0").status_code == 422
+
+
+def test_rescoring_with_another_scorer_is_one_click_and_pays_no_explanation(
+    standin, keyword_db, make_app_client
+) -> None:
+    url, sessions = keyword_db
+    run = _run(sessions, standin)
+    with sessions() as session:
+        explanation = session.scalars(
+            select(Explanation).where(Explanation.source_key == f"llm:run:{run.id}")
+        ).first()
+        index = session.get_one(Feature, explanation.feature_id).index
+    client = make_app_client(url)
+    page = client.get(f"/autointerp/explanations/{explanation.id}")
+    assert "Explain and score again" in page.text
+    form = {"sae": "kw", "feature": str(index), "explainer": "stand-in", "scorer": "stand-in:b"}
+    started = client.post("/autointerp", data=form, follow_redirects=False)
+    assert started.status_code == 303
+    run_id = started.headers["location"].rsplit("/", 1)[1]
+    with sessions() as session:
+        again = session.get_one(AutointerpRun, uuid.UUID(run_id))
+        assert again.feature_indices == [index]
+        work = batches(again, "kw")
+    run_batches(sessions, work, SETTINGS)
+    with sessions() as session:
+        again = session.get_one(AutointerpRun, again.id)
+        relabel = session.scalars(
+            select(Explanation).where(Explanation.source_key == f"llm:run:{again.id}")
+        ).one()
+    assert relabel.text == explanation.text and relabel.provenance["scorer"] == "stand-in:b"
+    assert again.n_cached >= 1  # the explanation came from the cache
