@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.cli_autointerp import add_autointerp_arguments
+
 COMMANDS: dict[str, str] = {
     "demo": "workers.demo:command",
     "serve": "app.server:command",
@@ -23,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "precompute": "workers.precompute.cli:command",
     "train": "workers.training:command",
     "synthetic": "db.importers.synthetic:command",
+    "llm-standin": "workers.autointerp.standin:command",
+    "autointerp": "workers.autointerp.cli:command",
 }
 
 
@@ -137,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     synthetic.add_argument("--d-in", type=_positive_int, default=4096)
     synthetic.add_argument("--seed", type=int, default=0)
     synthetic.set_defaults(command_key="synthetic")
+
+    standin = commands.add_parser(
+        "llm-standin", help="serve the rule-following stand-in LLM (OpenAI chat completions)"
+    )
+    standin.add_argument("--host", default="127.0.0.1")
+    standin.add_argument("--port", type=int, default=8011)
+    standin.set_defaults(command_key="llm-standin")
+
+    add_autointerp_arguments(commands, _positive_int)
 
     return parser
 

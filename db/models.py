@@ -286,6 +286,12 @@ class Score(Base):
     recall: Mapped[float | None] = mapped_column(Float)
     f1: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int | None] = mapped_column(Integer)
+    auc: Mapped[float | None] = mapped_column(Float)
+    details: Mapped[dict[str, Any]] = mapped_column(
+        JSONB,
+        server_default="{}",
+        doc="Autointerp: intervals, unparseable/failed counts, scorer and provenance.",
+    )
 
     explanation: Mapped[Explanation] = relationship(back_populates="scores")
 
@@ -594,3 +600,92 @@ class SteeringStudy(Base):
     created_at: Mapped[datetime] = _created_at()
 
     __table_args__ = (Index("ix_steering_studies_features", "features", postgresql_using="gin"),)
+
+
+AUTOINTERP_RUN_STATUSES = ("queued", "running", "done", "failed")
+VERDICT_STATUSES = ("ok", "unparseable", "failed")
+
+
+class AutointerpRun(Base):
+    """One autointerp run over features of an SAE: its settings, progress and spending."""
+
+    __tablename__ = "autointerp_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, primary_key=True, default=uuid.uuid4, server_default=func.gen_random_uuid()
+    )
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    feature_indices: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    token_budget: Mapped[int | None] = mapped_column(BigInteger)
+    n_calls: Mapped[int] = mapped_column(Integer, server_default="0")
+    n_cached: Mapped[int] = mapped_column(Integer, server_default="0")
+    n_failed_calls: Mapped[int] = mapped_column(Integer, server_default="0")
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+
+class AutointerpRunFeature(Base):
+    """A feature an autointerp run finished (done, or failed with the reason)."""
+
+    __tablename__ = "autointerp_run_features"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("autointerp_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    feature_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(Text)
+    explanation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("explanations.id", ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (CheckConstraint("status IN ('done', 'failed')", name="status"),)
+
+
+class AutointerpVerdict(Base):
+    """One example a score was computed on, with the truth and the LLM's verdict."""
+
+    __tablename__ = "autointerp_verdicts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    score_id: Mapped[int] = mapped_column(ForeignKey("scores.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    example_id: Mapped[int | None] = mapped_column(
+        BigInteger, doc="The stored example the window came from (this or another feature's)."
+    )
+    document_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(Text, doc="top, interval, neighbour or random.")
+    activating: Mapped[bool] = mapped_column(Boolean)
+    prediction: Mapped[bool | None] = mapped_column(Boolean)
+    probability: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(Text)
+    shown: Mapped[str] = mapped_column(Text, doc="The example as the scorer saw it.")
+
+    __table_args__ = (
+        CheckConstraint("status IN ('ok', 'unparseable', 'failed')", name="status"),
+        Index("ix_autointerp_verdicts_score_id", "score_id", "position"),
+    )
+
+
+class LlmResponse(Base):
+    """A cached LLM answer, keyed by the hash of its request, so no call is paid twice."""
+
+    __tablename__ = "llm_responses"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _created_at()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +99,30 @@ class Settings(BaseSettings):
     )
     steering_scale: float = Field(
         1.0, description="Steering adds alpha * steering_scale * unit decoder row (raw units)."
+    )
+
+    llm_base_url: str = Field(
+        "http://127.0.0.1:8011/v1",
+        description="OpenAI-compatible endpoint for autointerp (vLLM, Ollama, llama.cpp, the "
+        "stand-in of `maira-sae llm-standin`), or the Azure OpenAI resource URL.",
+    )
+    llm_endpoint_kind: Literal["openai", "azure"] = Field(
+        "openai", description="'azure' uses the Azure OpenAI client (with llm_api_version)."
+    )
+    llm_api_key: str | None = Field(None, description="Key of the LLM endpoint, if it needs one.")
+    llm_api_version: str | None = Field(None, description="Azure OpenAI API version.")
+    llm_allow_remote: bool = Field(
+        False,
+        description="Allow an LLM endpoint outside loopback/private addresses (report text "
+        "then leaves the site). Forbidden by default.",
+    )
+    llm_concurrency: int = Field(16, ge=1, description="LLM calls in flight per autointerp job.")
+    llm_timeout_s: float = Field(120.0, gt=0, description="Time limit of one LLM call.")
+    llm_max_attempts: int = Field(
+        5, ge=1, description="Attempts of an LLM call answered 429, 5xx or not at all."
+    )
+    llm_backoff_s: float = Field(
+        0.5, ge=0, description="First back-off of a retried LLM call; doubles per attempt."
     )
 
     @property

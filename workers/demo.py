@@ -32,6 +32,7 @@ from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.labels import refresh_primary_labels
 from db.migrate import upgrade
 from db.settings import get_settings
+from workers.autointerp.demo import label_with_standin
 from workers.console import log_to_file, say, stage
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,9 @@ def build_demo(
     import_demo_sae(sae_folder)
     build.timed("import", started)
     precompute_and_label(engine, build, reports_csv, limit, replay, total)
+    started = time.monotonic()
+    label_with_standin(engine, DEMO_SAE)
+    build.timed("llm labels", started)
     return build
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import encode, features, jobs, saes, search, steer, steering_studies, uploads
+from app.api import (
+    autointerp,
+    encode,
+    features,
+    jobs,
+    saes,
+    search,
+    steer,
+    steering_studies,
+    uploads,
+)
 
 router = APIRouter()
 router.include_router(saes.router)
@@ -16,3 +26,4 @@ router.include_router(uploads.router)
 router.include_router(encode.router)
 router.include_router(steer.router)
 router.include_router(steering_studies.router)
+router.include_router(autointerp.router)

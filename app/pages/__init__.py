@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.pages import (
+    autointerp,
     docs,
     encode,
     features,
@@ -27,3 +28,4 @@ router.include_router(steer.router)
 router.include_router(steering_studies.router)
 router.include_router(uploads.router)
 router.include_router(docs.router)
+router.include_router(autointerp.router)

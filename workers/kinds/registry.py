@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.kinds.autointerp import AUTOINTERP
 from workers.kinds.contract import JobKind
 from workers.kinds.encode import ENCODE
 from workers.kinds.steer import STEER
@@ -31,6 +32,7 @@ def typed_kinds() -> list[JobKind[Any, Any]]:
     return [_KINDS[name] for name in sorted(_KINDS)]
 
 
+register(AUTOINTERP)
 register(ENCODE)
 register(STEER)
 register(STEERING_STUDY_PART)

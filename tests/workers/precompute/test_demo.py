@@ -34,7 +34,9 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
     assert not demo_present(engine)
     build = build_demo(engine, home, limit=120, steps=120)
     assert demo_present(engine)
-    assert set(build.timings) == {"corpus", "capture", "train", "import", "precompute", "labels"}
+    assert set(build.timings) == {
+        "corpus", "capture", "train", "import", "precompute", "labels", "llm labels"
+    }  # fmt: skip
     assert (home / "saes" / DEMO_SAE / "ae.pt").is_file()
     with engine.connect() as connection:
         sae = connection.execute(
@@ -50,10 +52,24 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         labels = connection.execute(
             text(
                 "SELECT e.source, e.provenance, e.text, f.label FROM explanations e "
-                "JOIN features f ON f.id = e.feature_id WHERE e.source_key = :key"
+                "JOIN features f ON f.id = e.feature_id WHERE e.source_key = :key "
+                "AND NOT EXISTS (SELECT 1 FROM explanations l "
+                "WHERE l.feature_id = f.id AND l.source = 'llm')"
             ),
             {"key": SOURCE_KEY},
         ).all()
+        llm = connection.execute(
+            text(
+                "SELECT e.model_name, f.label = e.text AS shown, count(v.id) AS verdicts "
+                "FROM explanations e JOIN features f ON f.id = e.feature_id "
+                "JOIN scores s ON s.explanation_id = e.id "
+                "JOIN autointerp_verdicts v ON v.score_id = s.id "
+                "WHERE e.source = 'llm' GROUP BY e.id, f.label"
+            )
+        ).all()
+        n_labelled = connection.execute(
+            text("SELECT count(DISTINCT feature_id) FROM explanations")
+        ).scalar_one()
     assert tuple(sae[:3]) == (64, 512, 16) and sae[3] > 0
     assert stats[0] == 512 and stats[1] > 256
     assert documents == 120
@@ -66,7 +82,9 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
             text("SELECT id FROM saes WHERE slug = :slug"), {"slug": DEMO_SAE}
         ).scalar_one()
         stored = assert_aggregates_current(connection, sae_id)
-    assert stored["n_explained"] == len(labels) and stored["n_live"] == stats[1]
+    assert stored["n_explained"] == n_labelled and stored["n_live"] == stats[1]
+    # the stand-in LLM labelled some features, named as such, with per-example verdicts
+    assert llm and all("stand-in" in model and verdicts > 0 for model, _, verdicts in llm)
 
 
 def test_demo_feature_figures_match_their_definitions(demo_settings) -> None:

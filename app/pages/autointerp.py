@@ -1,0 +1,124 @@
+"""Autointerp pages: a form that starts a run, and the run's page polling its own progress."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from app.api.autointerp import run_out
+from app.deps import SessionDep, SettingsDep
+from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
+from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
+from app.services.saes import list_saes
+from app.templating import render, render_block
+from workers.autointerp.endpoint import endpoint_from_settings, remote_warning
+
+router = APIRouter()
+
+PAGE = "autointerp_run.html"
+FORM = "autointerp_form.html"
+
+
+def _run(request: Request, session: SessionDep, run_id: uuid.UUID) -> AutointerpRunOut:
+    summary = run_summary(session, run_id)
+    if summary is None:
+        raise HTTPException(404, f"There is no autointerp run {run_id}.")
+    return run_out(request, summary)
+
+
+@router.get("/autointerp", name="autointerp_form")
+def autointerp_form(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    """The form: SAE, features, explainer and scorer models, endpoint (warned when off site)."""
+    return _form(request, session, settings, error=None, status_code=200)
+
+
+def _form(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    *,
+    error: str | None,
+    status_code: int,
+) -> HTMLResponse:
+    endpoint = endpoint_from_settings(settings)
+    context = {
+        "saes": list_saes(session),
+        "base_url": endpoint.base_url,
+        "remote_warning": remote_warning(endpoint),
+        "allow_remote": settings.llm_allow_remote,
+        "error": error,
+    }
+    return render(request, FORM, context, status_code=status_code)
+
+
+@router.post("/autointerp", name="autointerp_start")
+async def autointerp_start(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    sae: Annotated[str, Form(max_length=200)],
+    explainer: Annotated[str, Form(max_length=200)],
+    scorer: Annotated[str, Form(max_length=200)],
+    limit: Annotated[int | None, Form()] = None,
+    unlabelled: Annotated[bool, Form()] = False,
+    preset: Annotated[str, Form(max_length=20)] = "default",
+    feature: Annotated[int | None, Form(ge=0)] = None,
+) -> Response:
+    """Start a run from the form (or one feature's "explain and score again"), then go to its
+    page. The explainer's answers are cached, so re-scoring with another scorer re-uses the
+    label at no cost."""
+    try:
+        body = AutointerpRunRequest(
+            sae=sae,
+            explainer=explainer,
+            scorer=scorer,
+            features=None if feature is None else [feature],
+            limit=limit,
+            unlabelled=unlabelled,
+            preset=preset,  # type: ignore[arg-type]
+        )
+        run_id = await run_in_threadpool(start_run, session, settings, body)
+    except ValidationError as error:
+        message = "; ".join(e["msg"] for e in error.errors())
+        return await run_in_threadpool(
+            _form, request, session, settings, error=message, status_code=422
+        )
+    except RunRejected as rejected:
+        return await run_in_threadpool(
+            _form, request, session, settings, error=rejected.message,
+            status_code=rejected.status_code,
+        )  # fmt: skip
+    return RedirectResponse(
+        str(request.app.url_path_for("autointerp_run_page", run_id=str(run_id))), status_code=303
+    )
+
+
+@router.get("/autointerp/runs/{run_id}", name="autointerp_run_page")
+def autointerp_run_page(request: Request, run_id: uuid.UUID, session: SessionDep) -> HTMLResponse:
+    run = _run(request, session, run_id)
+    return render(request, PAGE, {"run": run}, json_url=run.api_url)
+
+
+@router.get("/autointerp/runs/{run_id}/panel", name="autointerp_run_panel")
+def autointerp_run_panel(request: Request, run_id: uuid.UUID, session: SessionDep) -> HTMLResponse:
+    """The progress panel alone (what the page's htmx polling swaps in)."""
+    return render_block(request, PAGE, "panel", {"run": _run(request, session, run_id)})
+
+
+@router.get("/autointerp/explanations/{explanation_id}", name="autointerp_explanation_page")
+def autointerp_explanation_page(
+    request: Request, explanation_id: int, session: SessionDep
+) -> HTMLResponse:
+    """A label's scores with intervals and every per-example verdict (what the scorer saw)."""
+    detail = explanation_detail(session, explanation_id)
+    if detail is None:
+        raise HTTPException(404, f"There is no explanation {explanation_id}.")
+    json_url = str(
+        request.app.url_path_for("api_autointerp_explanation", explanation_id=explanation_id)
+    )
+    return render(request, "autointerp_explanation.html", {"e": detail}, json_url=json_url)

@@ -1,0 +1,98 @@
+"""POST/GET /api/v1/autointerp/runs and the run pages: queued jobs, progress, off-site endpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.deps import get_session
+from app.main import create_app
+from db.models import Job
+from db.settings import Settings
+from tests.support.autointerp import KEYWORDS, make_keyword_sae
+
+LOCAL = "http://127.0.0.1:9/v1"
+REMOTE = "http://8.8.8.8/v1"
+
+
+def _body(**extra: object) -> dict:
+    return {"sae": "kw", "explainer": "stand-in", "scorer": "stand-in", "base_url": LOCAL, **extra}
+
+
+def test_a_run_is_queued_as_batches_and_reports_progress(
+    client: TestClient, session: Session
+) -> None:
+    make_keyword_sae(session)
+    response = client.post("/api/v1/autointerp/runs", json=_body())
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert response.headers["location"] == run["api_url"]
+    assert (run["status"], run["n_features"], run["n_done"]) == ("queued", len(KEYWORDS), 0)
+    assert run["remote_warning"] is None and run["config"]["explainer"] == "stand-in"
+    jobs = session.scalar(select(func.count()).select_from(Job).where(Job.kind == "autointerp"))
+    assert jobs == 2  # 12 features in batches of 8
+    again = client.get(run["api_url"]).json()
+    assert again["id"] == run["id"] and again["n_remaining"] == len(KEYWORDS)
+    page = client.get(run["url"])
+    assert page.status_code == 200
+    assert "Features done" in page.text and "stand-in LLM" in page.text
+    assert run["api_url"] in page.headers["link"]
+    panel = client.get(run["url"] + "/panel")
+    assert 'id="run-panel"' in panel.text and "<html" not in panel.text
+
+
+def test_filters_pick_the_features(client: TestClient, session: Session) -> None:
+    make_keyword_sae(session)
+    run = client.post("/api/v1/autointerp/runs", json=_body(features=[1, 3, 99], limit=5)).json()
+    assert run["n_features"] == 2
+
+
+def test_bad_requests_are_clear_4xx(client: TestClient, session: Session) -> None:
+    make_keyword_sae(session)
+    assert client.post("/api/v1/autointerp/runs", json=_body(sae="nope")).status_code == 404
+    no_match = client.post("/api/v1/autointerp/runs", json=_body(features=[500]))
+    assert no_match.status_code == 422 and "no feature" in no_match.json()["detail"]
+    assert client.post("/api/v1/autointerp/runs", json=_body(seed=-1)).status_code == 422
+    assert client.post("/api/v1/autointerp/runs", json=_body(extra=1)).status_code == 422
+    assert client.get(f"/api/v1/autointerp/runs/{uuid.uuid4()}").status_code == 404
+    assert client.get("/api/v1/autointerp/runs/not-a-uuid").status_code == 422
+    assert client.get(f"/autointerp/runs/{uuid.uuid4()}").status_code == 404
+
+
+def test_an_off_site_endpoint_is_refused_by_default(client: TestClient, session: Session) -> None:
+    make_keyword_sae(session)
+    response = client.post("/api/v1/autointerp/runs", json=_body(base_url=REMOTE))
+    assert response.status_code == 403
+    assert "would leave the site" in response.json()["detail"]
+    assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_an_allowed_off_site_endpoint_is_named_plainly(database_url: str, session: Session) -> None:
+    make_keyword_sae(session)
+    app = create_app(
+        Settings(database_url=database_url, llm_allow_remote=True, llm_base_url=REMOTE)
+    )
+    app.dependency_overrides[get_session] = lambda: session
+    client = TestClient(app)
+    run = client.post("/api/v1/autointerp/runs", json=_body(base_url=None))
+    assert run.status_code == 202
+    assert "8.8.8.8" in run.json()["remote_warning"]
+    form = client.get("/autointerp")
+    assert "would leave the site" in form.text and "This deployment allows it" in form.text
+    assert "would leave the site" in client.get(run.json()["url"]).text
+
+
+def test_the_form_starts_a_run_and_shows_errors(client: TestClient, session: Session) -> None:
+    make_keyword_sae(session)
+    form = client.get("/autointerp")
+    assert form.status_code == 200 and 'value="kw"' in form.text
+    started = client.post(
+        "/autointerp", data={"sae": "kw", "explainer": "stand-in", "scorer": "stand-in"}
+    )
+    assert started.status_code == 303
+    assert client.get(started.headers["location"]).status_code == 200
+    missing = client.post("/autointerp", data={"sae": "x", "explainer": "a", "scorer": "b"})
+    assert missing.status_code == 404 and "no SAE named" in missing.text
