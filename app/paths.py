@@ -14,3 +14,12 @@ ReportPath = Annotated[
         description="The report's id in its corpus, as examples name it (e.g. `demo-01935`).",
     ),
 ]
+
+RowId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=2**63 - 1,
+        description="A stored row's id (a positive 64-bit integer, as PostgreSQL's bigint holds).",
+    ),
+]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SessionDep, SettingsDep
+from app.paths import RowId
 from app.schemas.autointerp import (
     AutointerpRunOut,
     AutointerpRunRequest,
@@ -82,7 +83,7 @@ def get_run(run_id: uuid.UUID, request: Request, session: SessionDep) -> Autoint
     name="api_autointerp_explanation",
     responses={404: {"description": "No such explanation."}},
 )
-def get_explanation(explanation_id: int, session: SessionDep) -> ExplanationDetailOut:
+def get_explanation(explanation_id: RowId, session: SessionDep) -> ExplanationDetailOut:
     """An explanation's provenance (models, endpoint kind, prompt version, seed, the examples
     it was written from) and each score with its 95% intervals, the unparseable and failed
     counts, and every per-example verdict."""

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.autointerp import run_out
 from app.deps import SessionDep, SettingsDep
+from app.paths import RowId
 from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
 from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
 from app.services.saes import list_saes
@@ -112,7 +113,7 @@ def autointerp_run_panel(request: Request, run_id: uuid.UUID, session: SessionDe
 
 @router.get("/autointerp/explanations/{explanation_id}", name="autointerp_explanation_page")
 def autointerp_explanation_page(
-    request: Request, explanation_id: int, session: SessionDep
+    request: Request, explanation_id: RowId, session: SessionDep
 ) -> HTMLResponse:
     """A label's scores with intervals and every per-example verdict (what the scorer saw)."""
     detail = explanation_detail(session, explanation_id)
