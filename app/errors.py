@@ -21,12 +21,15 @@ from app.templating import render
 API_PREFIX = "/api/"
 TITLES = {
     400: "Bad request",
+    401: "Please sign in",
+    403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
     408: "The request stalled",
     413: "Too large",
     415: "Unsupported file type",
     422: "Some values are not valid",
+    429: "Too many requests",
     500: "Something went wrong",
     503: "Busy",
     507: "Storage full",
@@ -47,9 +50,13 @@ ERROR_RESPONSES: dict[str, str] = {
     "413": "The request body (or an image in it) is too large.",
     "415": "A file is not a PNG, JPEG or DICOM image.",
     "422": "A value is missing, malformed or out of range.",
+    "429": "Too many requests to this endpoint; retry after the `Retry-After` seconds.",
     "503": "The server is busy; retry after the `Retry-After` seconds.",
     "507": "The server's storage for uploaded images is full.",
 }
+
+
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": ERROR_RESPONSES["429"]}}
 
 
 def _is_api(request: Request) -> bool:
@@ -122,7 +129,7 @@ def _document_errors(operation: dict[str, Any], path: str) -> None:
         entry = responses.setdefault(code, {})
         entry.setdefault("description", ERROR_RESPONSES.get(code, "An error."))
         entry["content"] = _error_content()
-        if code == "503":
+        if code in ("429", "503"):
             entry["headers"] = {
                 "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
             }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.pages import docs, encode, features, jobs, saes, search, steer, uploads
+from app.pages import accounts, docs, encode, features, jobs, saes, search, steer, uploads
 
 router = APIRouter(include_in_schema=False)
 router.include_router(saes.router)
@@ -16,3 +16,4 @@ router.include_router(encode.router)
 router.include_router(steer.router)
 router.include_router(uploads.router)
 router.include_router(docs.router)
+router.include_router(accounts.router)

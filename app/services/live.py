@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.schemas.live import EncodeRequest, SteerRequest, StudyRef
 from app.services.uploads import RequestRejected, get_upload, purge_expired_uploads
 from db.models import Job, LanguageModel, Sae
+from db.ownership import owner_scope
 from db.settings import Settings
 from workers.kinds.contract import JobKind, JobParams
 from workers.kinds.encode import ENCODE, EncodeParams
@@ -84,9 +85,13 @@ def study_params(session: Session, study: StudyRef) -> StudyParams:
 
 
 def submit_kind(session: Session, kind: JobKind[Any, Any], params: JobParams) -> Submitted:
-    """Queue a job of `kind` unless one holds the key its params derive; commits."""
+    """Queue a job of `kind` unless one of the same owner holds the key its params derive (each
+    person's jobs stay their own, see db.ownership); commits."""
     job, created = queue_job(
-        session, kind.name, params.model_dump(mode="json"), cache_key=kind.cache_key(params)
+        session,
+        kind.name,
+        params.model_dump(mode="json"),
+        cache_key=owner_scope(session) + kind.cache_key(params),
     )
     return Submitted(job, cached=not created)
 
