@@ -193,6 +193,8 @@ def safe_next(target: str | None) -> str:
     """A local path to go to after signing in (never another site)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if target.startswith(("/login", "/logout")):
+        return "/"
     return target
 
 
