@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,9 +27,13 @@ MAX_PASSWORD_LENGTH = 1024
 MAX_NAME_LENGTH = 64
 
 _hasher = PasswordHasher()
-# Verified against when the user does not exist, so a missing name costs as long as a wrong
-# password (no timing oracle for which names exist).
-_DUMMY_HASH = _hasher.hash("no such user: a password nobody has")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a missing name costs as long as a
+    wrong password (no timing oracle for which names exist)."""
+    return _hasher.hash("no such user: a password nobody has")
 
 
 class AccountError(ValueError):
@@ -106,7 +111,7 @@ def authenticate(session: Session, *, name: str, password: str) -> UserOut | Non
     wrong password. Rehashes a hash made with older parameters."""
     user = session.scalars(select(User).where(User.name == name)).one_or_none()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:

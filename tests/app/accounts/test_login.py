@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
+import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import SESSION_COOKIE
 from app.deps import require_role
+from app.services import accounts
 from app.services.accounts import UserOut, authenticate
 from db.models import UserSession
 from tests.app.accounts.conftest import PASSWORD, sign_in
@@ -154,3 +156,20 @@ def test_login_attempts_are_rate_limited_per_client(
     ]
     assert [a.status_code for a in answers] == [401, 401, 401, 429]
     assert int(answers[-1].headers["retry-after"]) >= 1
+
+
+def test_a_missing_user_costs_one_argon2_check_like_a_wrong_password(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[str] = []
+    real = accounts._hasher
+    accounts._dummy_hash()
+
+    class Spy:
+        def verify(self, stored: str, password: str) -> bool:
+            checked.append(stored)
+            return real.verify(stored, password)
+
+    monkeypatch.setattr(accounts, "_hasher", Spy())
+    assert authenticate(session, name="nobody", password="some password") is None
+    assert len(checked) == 1 and checked[0].startswith("$argon2id$")
