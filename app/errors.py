@@ -45,6 +45,8 @@ class ErrorOut(BaseModel):
 
 ERROR_RESPONSES: dict[str, str] = {
     "400": "A NUL character in the address or body, or a body that is not UTF-8.",
+    "401": "The API key is unknown or revoked, or this server requires signing in.",
+    "403": "Refused: sent from another site's page, or your role may not do this.",
     "404": "Nothing with that name or id.",
     "408": "The client stopped sending its request body.",
     "413": "The request body (or an image in it) is too large.",
@@ -112,10 +114,12 @@ def _error_content() -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
 
 
-def _document_errors(operation: dict[str, Any], path: str) -> None:
+def _document_errors(operation: dict[str, Any], path: str, method: str) -> None:
     """Give an operation every error status it can answer, each with the ErrorOut body."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    wanted = {"400", "503"}
+    wanted = {"400", "401", "503"}
+    if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        wanted.add("403")
     if operation.get("parameters") or operation.get("requestBody"):
         wanted.add("422")
     if re.search(r"{[^}]+}", path):
@@ -145,8 +149,8 @@ def honest_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             return app.openapi_schema
         schema = build()
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                _document_errors(operation, path)
+            for method, operation in operations.items():
+                _document_errors(operation, path, method)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)

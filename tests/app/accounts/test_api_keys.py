@@ -124,3 +124,6 @@ def test_openapi_documents_429_with_retry_after(make_client: Callable[..., TestC
             "$ref": "#/components/schemas/ErrorOut"
         }
         assert "Retry-After" in answer["headers"]
+        assert {"401", "403"} <= set(schema["paths"][path]["post"]["responses"])
+    assert "401" in schema["paths"]["/api/v1/saes"]["get"]["responses"]
+    assert "403" not in schema["paths"]["/api/v1/saes"]["get"]["responses"]
