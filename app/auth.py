@@ -169,7 +169,9 @@ async def guard(request: Request, session: SessionDep, settings: SettingsDep) ->
     on state-changing requests; records the principal on the request and its database session."""
     state = request.scope.setdefault("state", {})
     browser_id = state.get("browser_id")
-    user, key_id = await run_in_threadpool(_identify, request, session)
+    user, key_id = None, None
+    if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+        user, key_id = await run_in_threadpool(_identify, request, session)
     principal = Principal(
         user_id=user.id if user else None,
         role=user.role if user else None,
