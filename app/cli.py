@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "synthetic": "db.importers.synthetic:command",
     "llm-standin": "workers.autointerp.standin:command",
     "autointerp": "workers.autointerp.cli:command",
+    "user add": "app.users:add_command",
+    "user reset-password": "app.users:reset_command",
 }
 
 
@@ -150,6 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     standin.set_defaults(command_key="llm-standin")
 
     add_autointerp_arguments(commands, _positive_int)
+
+    user = commands.add_parser("user", help="accounts: add a user, reset a password")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="USER_COMMAND")
+    add = user_commands.add_parser("add", help="create a user (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("admin", "reviewer", "researcher"))
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(command_key="user add")
+    reset = user_commands.add_parser("reset-password", help="set a new password for a user")
+    reset.add_argument("name")
+    reset.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    reset.set_defaults(command_key="user reset-password")
 
     return parser
 

@@ -1,9 +1,10 @@
-"""Request dependencies: the database session, the settings and lookup-or-404 checks."""
+"""Request dependencies: the database session, the settings, who is asking (`OptionalUser`,
+`CurrentUser`, `require_role`), rate limits, and lookup-or-404 checks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.orm import Session
@@ -11,9 +12,17 @@ from starlette.concurrency import run_in_threadpool
 
 from app.schemas.jobs import JobOut
 from app.schemas.saes import SaeRef
+from app.services.accounts import UserOut
 from app.services.jobs import find_job
+from app.services.rate_limits import hit
 from app.services.saes import find_sae
+from db.ownership import Principal
 from db.settings import Settings
+
+
+class LoginRequired(Exception):
+    """The request needs a signed-in user (answered 401 for the API, else a redirect to /login;
+    see app.auth.login_required)."""
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -37,6 +46,74 @@ async def get_app_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_principal(request: Request) -> Principal:
+    """Who the request acts for, as `app.auth.guard` (which runs first on every route) found."""
+    return getattr(request.state, "principal", None) or Principal()
+
+
+async def optional_user(request: Request) -> UserOut | None:
+    """The signed-in user (by sign-in cookie or API key), or None."""
+    return getattr(request.state, "user", None)
+
+
+async def current_user(user: Annotated[UserOut | None, Depends(optional_user)]) -> UserOut:
+    """The signed-in user; anonymous requests get 401 (API) or go to /login (pages)."""
+    if user is None:
+        raise LoginRequired
+    return user
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+OptionalUser = Annotated[UserOut | None, Depends(optional_user)]
+CurrentUser = Annotated[UserOut, Depends(current_user)]
+
+
+def require_role(*roles: str) -> Callable[..., Any]:
+    """A dependency returning the signed-in user when their role is one of `roles` (admins
+    always pass); 403 otherwise. Use as `Annotated[UserOut, Depends(require_role("reviewer"))]`
+    or in a route's `dependencies=[Depends(require_role("admin"))]`."""
+
+    async def dependency(user: CurrentUser) -> UserOut:
+        if user.role != "admin" and user.role not in roles:
+            raise HTTPException(
+                403, f"This needs the role {' or '.join(roles)}; you are signed in as {user.role}."
+            )
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[UserOut, Depends(require_role("admin"))]
+
+
+def rate_limited(bucket: str) -> Any:
+    """A route dependency counting the request in the named bucket, per API key, else per
+    signed-in user, else per client address; 429 with Retry-After past the limit
+    (`Settings.rate_limit`). Every web process shares the counts (PostgreSQL)."""
+
+    def dependency(
+        request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep
+    ) -> None:
+        if principal.api_key_id is not None:
+            subject = f"key:{principal.api_key_id}"
+        elif principal.user_id is not None:
+            subject = f"user:{principal.user_id}"
+        else:
+            subject = f"ip:{request.client.host if request.client else 'unknown'}"
+        limit = settings.rate_limit(bucket)
+        window = settings.rate_limit_window_s
+        verdict = hit(session, bucket=bucket, subject=subject, limit=limit, window_s=window)
+        if not verdict.allowed:
+            raise HTTPException(
+                429,
+                f"Too many {bucket} requests: at most {limit} per {window} s. "
+                f"Please retry in {verdict.retry_after_s} s.",
+                headers={"Retry-After": str(verdict.retry_after_s)},
+            )
+
+    return Depends(dependency)
 
 
 def valid_sae(

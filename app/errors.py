@@ -21,12 +21,15 @@ from app.templating import render
 API_PREFIX = "/api/"
 TITLES = {
     400: "Bad request",
+    401: "Please sign in",
+    403: "Not allowed",
     404: "Not found",
     405: "Method not allowed",
     408: "The request stalled",
     413: "Too large",
     415: "Unsupported file type",
     422: "Some values are not valid",
+    429: "Too many requests",
     500: "Something went wrong",
     503: "Busy",
     507: "Storage full",
@@ -42,14 +45,20 @@ class ErrorOut(BaseModel):
 
 ERROR_RESPONSES: dict[str, str] = {
     "400": "A NUL character in the address or body, or a body that is not UTF-8.",
+    "401": "The API key is unknown or revoked, or this server requires signing in.",
+    "403": "Refused: sent from another site's page, or your role may not do this.",
     "404": "Nothing with that name or id.",
     "408": "The client stopped sending its request body.",
     "413": "The request body (or an image in it) is too large.",
     "415": "A file is not a PNG, JPEG or DICOM image.",
     "422": "A value is missing, malformed or out of range.",
+    "429": "Too many requests to this endpoint; retry after the `Retry-After` seconds.",
     "503": "The server is busy; retry after the `Retry-After` seconds.",
     "507": "The server's storage for uploaded images is full.",
 }
+
+
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {"description": ERROR_RESPONSES["429"]}}
 
 
 def _is_api(request: Request) -> bool:
@@ -105,10 +114,12 @@ def _error_content() -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
 
 
-def _document_errors(operation: dict[str, Any], path: str) -> None:
+def _document_errors(operation: dict[str, Any], path: str, method: str) -> None:
     """Give an operation every error status it can answer, each with the ErrorOut body."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    wanted = {"400", "503"}
+    wanted = {"400", "401", "503"}
+    if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        wanted.add("403")
     if operation.get("parameters") or operation.get("requestBody"):
         wanted.add("422")
     if re.search(r"{[^}]+}", path):
@@ -122,7 +133,7 @@ def _document_errors(operation: dict[str, Any], path: str) -> None:
         entry = responses.setdefault(code, {})
         entry.setdefault("description", ERROR_RESPONSES.get(code, "An error."))
         entry["content"] = _error_content()
-        if code == "503":
+        if code in ("429", "503"):
             entry["headers"] = {
                 "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
             }
@@ -138,8 +149,8 @@ def honest_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             return app.openapi_schema
         schema = build()
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                _document_errors(operation, path)
+            for method, operation in operations.items():
+                _document_errors(operation, path, method)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)

@@ -7,14 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from app.admission import install_admission
 from app.api import router as api_router
+from app.auth import BrowserIdMiddleware, guard, login_required
 from app.boundary import BoundaryMiddleware
+from app.deps import LoginRequired
 from app.errors import install_error_handlers
 from app.pages import router as pages_router
 from app.security_headers import SecurityHeadersMiddleware
@@ -72,11 +74,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # app/pages/docs.py serves /docs from local files
         redoc_url=None,
+        # Identity, required sign-in, Origin and CSRF checks for every route (app/auth.py).
+        dependencies=[Depends(guard)],
     )
     app.state.settings = settings or get_settings()
     app.state.templates = make_templates(STATIC_DIR)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_middleware(BrowserIdMiddleware, secure=app.state.settings.secure_cookies)
     # Starlette runs the last-added middleware first: bad input is refused before it can queue
     # for a database slot. Security headers wrap the whole stack (ExplorerApp).
     install_admission(app, app.state.settings)

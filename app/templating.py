@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
@@ -74,6 +75,24 @@ def format_percent(value: float | None, digits: int = 3) -> str:
     return f"{value * 100:.{digits}g}%"
 
 
+@pass_context
+def csrf_token(context: Context) -> str:
+    """This browser's CSRF token (set by app.auth.guard; empty on pages rendered before it)."""
+    return getattr(context["request"].state, "csrf_token", "")
+
+
+@pass_context
+def csrf_field(context: Context) -> Markup:
+    """The hidden form field every POST form carries."""
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token(context))
+
+
+@pass_context
+def signed_in_user(context: Context) -> Any:
+    """The signed-in user, or None."""
+    return getattr(context["request"].state, "user", None)
+
+
 def make_templates(static_dir: Path) -> Jinja2Templates:
     """The template renderer; htmx comes from /static when vendored, else from a CDN, and
     Swagger UI only from /static (the docs page says when it is missing)."""
@@ -87,6 +106,9 @@ def make_templates(static_dir: Path) -> Jinja2Templates:
     env.globals["htmx_local"] = (static_dir / "htmx.min.js").is_file()
     env.globals["htmx_cdn"] = HTMX_CDN
     env.globals["swagger_local"] = (static_dir / "swagger" / "swagger-ui-bundle.js").is_file()
+    env.globals["csrf_token"] = csrf_token
+    env.globals["csrf_field"] = csrf_field
+    env.globals["signed_in_user"] = signed_in_user
     env.filters["num"] = format_number
     env.filters["pct"] = format_percent
     return templates

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from db.models import FINISHED_JOB_STATUSES, Job
+from db.ownership import can_see, owner_values
 
 
 class JobNotFound(LookupError):
@@ -80,6 +81,7 @@ def create_job(
         "max_attempts": max_attempts,
         "timeout_s": timeout_s,
         "created_at": func.clock_timestamp(),  # orders jobs submitted in one transaction too
+        **owner_values(session),
     }
     if cache_key is None:
         job = Job(**values)
@@ -112,11 +114,13 @@ def set_procrastinate_job(session: Session, job_id: uuid.UUID, procrastinate_job
 
 
 def get_job(session: Session, job_id: uuid.UUID | str) -> Job | None:
-    """The job with this id (fresh from the database), or None; a malformed id is None too."""
+    """The job with this id (fresh from the database), or None; a malformed id is None too, and
+    so is another person's job (see db.ownership)."""
     parsed = parse_job_id(job_id)
     if parsed is None:
         return None
-    return session.get(Job, parsed, populate_existing=True)
+    job = session.get(Job, parsed, populate_existing=True)
+    return job if job is not None and can_see(session, job) else None
 
 
 _AHEAD_IN_QUEUE = text(

@@ -382,6 +382,14 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner_user_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        doc="The signed-in user who created it (NULL: anonymous or the command line).",
+    )
+    owner_anon: Mapped[str | None] = mapped_column(
+        Text, doc="sha256 of the anonymous browser id that created it (see db.ownership)."
+    )
 
     __table_args__ = (
         CheckConstraint(
@@ -406,6 +414,7 @@ class Job(Base):
         ),
         Index("ix_jobs_created_at", "created_at"),
         Index("ix_jobs_kind_status", "kind", "status"),
+        Index("ix_jobs_owner_user_id", "owner_user_id"),
     )
 
 
@@ -427,9 +436,19 @@ class Upload(Base):
     n_bytes: Mapped[int] = mapped_column(BigInteger, doc="Size of the stored PNG.")
     created_at: Mapped[datetime] = _created_at()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner_user_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        doc="The signed-in user who created it (NULL: anonymous or the command line).",
+    )
+    owner_anon: Mapped[str | None] = mapped_column(
+        Text, doc="sha256 of the anonymous browser id that created it (see db.ownership)."
+    )
 
     __table_args__ = (
         CheckConstraint("expires_at > created_at", name="expiry"),
+        Index("ix_uploads_owner_user_id", "owner_user_id"),
+        Index("ix_uploads_owner_anon", "owner_anon"),
         Index("ix_uploads_expires_at", "expires_at"),
         Index("ix_uploads_sha256", "sha256"),
         Index("ix_uploads_path", "path"),
@@ -689,3 +708,66 @@ class LlmResponse(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = _created_at()
+
+
+USER_ROLES = ("admin", "reviewer", "researcher")
+
+
+class User(Base):
+    """An account: a name, an argon2 password hash and one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text, doc="argon2id, PHC string format.")
+    created_at: Mapped[datetime] = _created_at()
+    password_changed_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'reviewer', 'researcher')", name="role"),
+        CheckConstraint("length(name) BETWEEN 1 AND 64", name="name_length"),
+    )
+
+
+class UserSession(Base):
+    """A signed-in browser: the sha256 of its cookie's random token (never the token itself)."""
+
+    __tablename__ = "sessions"
+
+    token_sha256: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ApiKey(Base):
+    """A named API key of a user: only the sha256 of the key and its first characters are kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text, doc="The key's first characters, to recognise it.")
+    key_sha256: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitWindow(Base):
+    """Requests one subject (key, user or client address) made to one bucket in the current
+    fixed window; shared by every web process."""
+
+    __tablename__ = "rate_limits"
+
+    bucket: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer)

@@ -125,6 +125,43 @@ class Settings(BaseSettings):
         0.5, ge=0, description="First back-off of a retried LLM call; doubles per attempt."
     )
 
+    upload_quota_bytes: int = Field(
+        512 * 1024**2,
+        gt=0,
+        description="Stored uploads one user (or anonymous browser) may hold at once; beyond "
+        "it a new image is refused with 507.",
+    )
+    require_login: bool = Field(
+        False,
+        description="Every page and API call requires signing in (pages redirect to /login, "
+        "the API answers 401); off, browsing is public.",
+    )
+    session_days: float = Field(14.0, gt=0, description="A sign-in lasts this many days.")
+    secure_cookies: bool = Field(
+        False, description="Mark cookies Secure (set it when the site is served over HTTPS)."
+    )
+    rate_limit_per_window: int = Field(
+        30,
+        ge=1,
+        description="Requests each API key, user or anonymous client address may make to each "
+        "expensive endpoint (encode, steer, uploads) per window; more get 429 with Retry-After.",
+    )
+    rate_limit_window_s: int = Field(60, ge=1, description="Length of a rate-limit window.")
+    rate_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-bucket limits overriding rate_limit_per_window, as JSON, e.g. "
+        '{"encode": 10, "login": 5}. Buckets: encode, steer, uploads, login.',
+    )
+    login_attempts_per_window: int = Field(
+        10, ge=1, description="Sign-in attempts each client address may make per window."
+    )
+
+    def rate_limit(self, bucket: str) -> int:
+        """Requests allowed per window in `bucket`."""
+        if bucket in self.rate_limits:
+            return self.rate_limits[bucket]
+        return self.login_attempts_per_window if bucket == "login" else self.rate_limit_per_window
+
     @property
     def uploads_dir(self) -> Path:
         return self.home / "uploads"

@@ -26,6 +26,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy import Engine, text
 
+from app.users import ensure_demo_accounts
 from db.aggregates import refresh_sae_aggregates
 from db.embedded import embedded_postgres_running, stop_embedded_postgres
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
@@ -356,6 +357,7 @@ def command(args: argparse.Namespace) -> int:
                 say(f"built in {sum(build.timings.values()):.0f} s")
             else:
                 say("demo dataset found; skipping the build")
+            say(ensure_demo_accounts(engine, settings.home))
         finally:
             engine.dispose()
         worker = start_worker(url, log_file)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.errors import RATE_LIMITED
 from app.schemas.live import JobAccepted
 from app.services.live import Submitted
 from app.services.uploads import RequestRejected
@@ -21,6 +22,7 @@ LIVE_ERRORS: dict[int | str, dict[str, object]] = {
     413: {"description": "An image (or the whole request) is too large."},
     415: {"description": "A file is not a PNG, JPEG or DICOM image."},
     422: {"description": "A corrupt image, an unknown SAE or feature, or an invalid field."},
+    **RATE_LIMITED,
 }
 
 

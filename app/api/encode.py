@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.accepted import LIVE_ERRORS, as_http_errors, job_accepted
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
 from app.schemas.live import EncodeRequest, JobAccepted, request_body_docs
 from app.services.live import submit_encode
 from app.services.live_forms import live_request
@@ -18,6 +18,7 @@ router = APIRouter(tags=["live"])
     "/encode",
     name="api_encode",
     status_code=202,
+    dependencies=[rate_limited("encode")],
     responses=LIVE_ERRORS,
     openapi_extra=request_body_docs(EncodeRequest, json=True),
 )

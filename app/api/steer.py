@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.accepted import LIVE_ERRORS, as_http_errors, job_accepted
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
 from app.schemas.live import JobAccepted, SteerRequest, request_body_docs
 from app.services.live import submit_steer
 from app.services.live_forms import live_request
@@ -18,6 +18,7 @@ router = APIRouter(tags=["live"])
     "/steer",
     name="api_steer",
     status_code=202,
+    dependencies=[rate_limited("steer")],
     responses=LIVE_ERRORS,
     openapi_extra=request_body_docs(SteerRequest, json=True),
 )

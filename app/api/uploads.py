@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.accepted import as_http_errors
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
+from app.errors import RATE_LIMITED
 from app.schemas.live import UploadOut
 from app.services.uploads import (
     RequestRejected,
@@ -66,7 +67,9 @@ def upload_out(request: Request, upload: Upload) -> UploadOut:
     "",
     name="api_upload_create",
     status_code=201,
+    dependencies=[rate_limited("uploads")],
     responses={
+        **RATE_LIMITED,
         413: {"description": "Too large (bytes or pixels)."},
         415: {"description": "Not a PNG, JPEG or DICOM image."},
         422: {"description": "Damaged, truncated or without pixel data."},

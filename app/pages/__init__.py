@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.pages import (
+    accounts,
     autointerp,
     docs,
     encode,
@@ -29,3 +30,4 @@ router.include_router(steering_studies.router)
 router.include_router(uploads.router)
 router.include_router(docs.router)
 router.include_router(autointerp.router)
+router.include_router(accounts.router)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
 from app.pages.live import result_page, saes_for_form, study_from_job, submit_form
 from app.schemas.live import DEFAULT_MAX_NEW_TOKENS, MAX_NEW_TOKENS_CAP, EncodeRequest
 from app.services.live import submit_encode
@@ -48,7 +48,7 @@ def encode_page(
     return _render_form(request, session, values)
 
 
-@router.post("/encode", name="encode_submit")
+@router.post("/encode", name="encode_submit", dependencies=[rate_limited("encode")])
 async def encode_submit(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Store the images, queue the job, and go to its page; errors come back on the form."""
     return await submit_form(

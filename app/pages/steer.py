@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import HTMLResponse, Response
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
 from app.pages.live import (
     features_from_job,
     result_page,
@@ -95,7 +95,7 @@ def steer_page(
     return _render_form(request, session, values)
 
 
-@router.post("/steer", name="steer_submit")
+@router.post("/steer", name="steer_submit", dependencies=[rate_limited("steer")])
 async def steer_submit(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     """Store any images, queue the job (or find the identical one), and go to its page."""
     return await submit_form(

@@ -21,6 +21,7 @@ from app.services.alpha import AlphaScale
 from app.services.jobs import current_labels
 from app.services.uploads import RequestRejected, get_upload, purge_expired_uploads
 from db.models import Job, LanguageModel, Sae
+from db.ownership import owner_scope
 from db.settings import Settings
 from workers.findings.phrases import OBSERVATIONS
 from workers.findings.targets import label_observations
@@ -107,13 +108,14 @@ def submit_kind(
     params: JobParams,
     timeout_s: float | None = None,
 ) -> Submitted:
-    """Queue a job of `kind` unless one holds the key its params derive; commits. `timeout_s`
-    overrides the worker's time limit for this job."""
+    """Queue a job of `kind` unless one of the same owner holds the key its params derive (each
+    person's jobs stay their own, see db.ownership); commits. `timeout_s` overrides the worker's
+    time limit for this job."""
     job, created = queue_job(
         session,
         kind.name,
         params.model_dump(mode="json"),
-        cache_key=kind.cache_key(params),
+        cache_key=owner_scope(session) + kind.cache_key(params),
         timeout_s=timeout_s,
     )
     return Submitted(job, cached=not created)

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive
 
 from db.models import Upload
+from db.ownership import can_see, owner_values
 from db.settings import Settings
 from workers.maira2.images import ImageError, ImageTooLarge, UnsupportedImageType, prepare_image
 
@@ -64,6 +65,9 @@ class _BodyTooLarge(Exception):
     """Raised from inside the body stream once it passes the limit."""
 
 
+FORM_SCOPE_KEY = "maira_sae.form"
+
+
 def _megabytes(n_bytes: int) -> str:
     return f"{n_bytes / 1024 / 1024:.3g} MB"
 
@@ -80,7 +84,11 @@ def _too_large(settings: Settings) -> RequestRejected:
 
 async def read_form(request: Request, settings: Settings) -> FormData:
     """The request's multipart (or urlencoded) form, counting bytes as they arrive: a body over
-    `body_limit` is refused with 413 as soon as it passes the limit, never read to its end."""
+    `body_limit` is refused with 413 as soon as it passes the limit, never read to its end.
+    Read once per request: a second call (after the CSRF check read it) returns the same form."""
+    cached = request.scope.get(FORM_SCOPE_KEY)
+    if cached is not None:
+        return cached
     limit = body_limit(settings)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -109,6 +117,7 @@ async def read_form(request: Request, settings: Settings) -> FormData:
             raise RequestRejected(
                 400, "A form field contains a NUL character (a binary byte); please retype it."
             )
+    request.scope[FORM_SCOPE_KEY] = form
     return form
 
 
@@ -258,12 +267,40 @@ def _shared_file(session: Session, settings: Settings, sha256: str) -> str | Non
     return next((path for path in paths if (settings.uploads_dir / path).is_file()), None)
 
 
+def _check_quota(
+    session: Session, settings: Settings, owner: dict[str, int | str | None], n_bytes: int
+) -> None:
+    """RequestRejected(507) when the owner's unexpired uploads plus this one pass
+    `upload_quota_bytes` (uploads without an owner are bounded by the total storage only)."""
+    if owner["owner_user_id"] is not None:
+        mine = Upload.owner_user_id == owner["owner_user_id"]
+    elif owner["owner_anon"] is not None:
+        mine = Upload.owner_anon == owner["owner_anon"]
+    else:
+        return
+    used = session.scalar(
+        select(func.coalesce(func.sum(Upload.n_bytes), 0)).where(
+            mine, Upload.expires_at > func.now()
+        )
+    )
+    if used + n_bytes > settings.upload_quota_bytes:
+        session.rollback()
+        raise RequestRejected(
+            507,
+            f"Your uploads already use {_megabytes(used)} of your "
+            f"{_megabytes(settings.upload_quota_bytes)} quota; delete some of them or wait "
+            "until they expire, then try again.",
+        )
+
+
 def store_upload(session: Session, settings: Settings, prepared: PreparedImage) -> Upload:
     """A new upload row (expiring after `upload_retention_hours`) for the image. Identical pixels
     already stored are not written again: the new row shares their file. A new file beyond
     `upload_storage_max_bytes` is refused with 507. Purges expired uploads first. Commits."""
     purge_expired_uploads(session, settings)
     _lock_storage(session)
+    owner = owner_values(session)
+    _check_quota(session, settings, owner, len(prepared.png))
     upload_id = uuid.uuid4()
     file_name = _shared_file(session, settings, prepared.sha256)
     written = file_name is None
@@ -288,6 +325,7 @@ def store_upload(session: Session, settings: Settings, prepared: PreparedImage) 
         height=prepared.height,
         n_bytes=len(prepared.png),
         expires_at=func.now() + timedelta(hours=settings.upload_retention_hours),
+        **owner,
     )
     session.add(upload)
     try:
@@ -308,14 +346,16 @@ def store_upload(session: Session, settings: Settings, prepared: PreparedImage) 
 
 
 def get_upload(session: Session, upload_id: uuid.UUID | str) -> Upload | None:
-    """The unexpired upload with this id, or None (a malformed id is None too)."""
+    """The unexpired upload with this id, or None (a malformed id is None too, and so is another
+    person's upload: see db.ownership)."""
     try:
         parsed = upload_id if isinstance(upload_id, uuid.UUID) else uuid.UUID(str(upload_id))
     except ValueError:
         return None
-    return session.scalars(
+    upload = session.scalars(
         select(Upload).where(Upload.id == parsed, Upload.expires_at > func.now())
     ).one_or_none()
+    return upload if upload is not None and can_see(session, upload) else None
 
 
 def upload_file(settings: Settings, upload: Upload) -> Path:

@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import sessionmaker
 from starlette.types import Receive, Scope, Send
 
 from app.admission import BUSY_DETAIL, Admission
@@ -168,6 +169,7 @@ def test_a_queued_request_keeps_its_body() -> None:
 
 def test_the_pool_timeout_answers_503_with_retry_after() -> None:
     app = create_app(Settings(database_url="postgresql://unused/unused", busy_retry_after_s=7))
+    app.state.sessionmaker = sessionmaker()  # no lifespan here; app.auth.guard opens a session
 
     def exhausted() -> None:
         raise PoolTimeoutError("QueuePool limit of size 5 overflow 0 reached")

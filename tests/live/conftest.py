@@ -44,7 +44,13 @@ class LiveSetup:
     d_model: int
 
     def settings(self, **overrides: object) -> Settings:
-        return Settings(database_url=self.url, home=self.home, **overrides)
+        """The app's settings; rate limits are set out of reach (tests/app/accounts tests them),
+        since every test's client shares one address and the counts persist in the database."""
+        return Settings(
+            database_url=self.url,
+            home=self.home,
+            **{"rate_limit_per_window": 1_000_000, **overrides},
+        )
 
 
 def tiny_sae(d_in: int, seed: int = 0) -> MatryoshkaSae:

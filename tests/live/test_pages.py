@@ -10,6 +10,7 @@ from app.schemas.live import SteerRequest
 from app.services.live import submit_steer
 from tests.live.conftest import SAE_SLUG, LiveSetup
 from tests.live.images import xray_png
+from tests.support.csrf import form_token
 
 
 def test_encode_form_lists_the_saes(live_client: TestClient) -> None:
@@ -65,6 +66,7 @@ def test_a_bad_steer_form_comes_back_with_the_reason_and_the_values(
         "feature_index": ["4", ""],
         "feature_alpha": ["5000", "10"],
         "indication": "Kept text",
+        "csrf_token": form_token(live_client),
     }
     files = {"frontal": ("x.png", xray_png(seed=10), "image/png")}
     response = live_client.post("/steer", data=data, files=files)

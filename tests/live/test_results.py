@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import Job
 from tests.live.conftest import SAE_SLUG
 from tests.live.images import xray_png
+from tests.support.csrf import form_token
 from tests.workers.queue.conftest import WorkerProcess
 
 MAX_NEW_TOKENS = 6
@@ -115,7 +116,13 @@ def test_an_encode_form_with_an_error_keeps_its_image_and_values(
     live_client: TestClient,
 ) -> None:
     files = {"frontal": ("frontal.png", xray_png(seed=504), "image/png")}
-    data = {"sae": SAE_SLUG, "max_new_tokens": "999", "top_features": "7", "indication": "Kept"}
+    data = {
+        "sae": SAE_SLUG,
+        "max_new_tokens": "999",
+        "top_features": "7",
+        "indication": "Kept",
+        "csrf_token": form_token(live_client),
+    }
     response = live_client.post("/encode", data=data, files=files)
     assert response.status_code == 422
     kept = re.search(r'<input type="hidden" name="frontal" value="([0-9a-f-]{36})">', response.text)
@@ -136,6 +143,7 @@ def test_a_steer_form_with_an_error_comes_back_with_the_same_rows(
         "sae": SAE_SLUG,
         "feature_index": ["4", "", "", ""],
         "feature_alpha": ["5000", "10", "10", "10"],
+        "csrf_token": form_token(live_client),
     }
     files = {"frontal": ("x.png", xray_png(seed=505), "image/png")}
     response = live_client.post("/steer", data=data, files=files)

@@ -30,6 +30,7 @@ from tests.live.images import (
     truncated_png,
     xray_png,
 )
+from tests.support.csrf import form_token
 from tests.support.dicom import PATIENT_ID, PATIENT_NAME, dicom_bytes
 
 
@@ -174,7 +175,8 @@ def test_an_oversized_body_is_refused_while_streaming(live_setup: LiveSetup) -> 
 
 def test_the_html_form_shows_the_same_words(live_client: TestClient) -> None:
     files = {"frontal": ("notes.png", b"not an image at all, just text", "image/png")}
-    response = live_client.post("/encode", data={"sae": "tiny-live"}, files=files)
+    data = {"sae": "tiny-live", "csrf_token": form_token(live_client)}
+    response = live_client.post("/encode", data=data, files=files)
     assert response.status_code == 415
     assert "Frontal image: The file is not a PNG, JPEG or DICOM image." in response.text
     assert 'role="alert"' in response.text

@@ -10,8 +10,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def maira_sae(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`maira-sae ARGS` with MAIRA_SAE_DATABASE_URL and MAIRA_SAE_HOME set; output captured."""
+def maira_sae(
+    url: str, home: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`maira-sae ARGS` with MAIRA_SAE_DATABASE_URL and MAIRA_SAE_HOME set; output captured,
+    `stdin` fed to it."""
     env = {
         **os.environ,
         "MAIRA_SAE_DATABASE_URL": url,
@@ -22,6 +25,7 @@ def maira_sae(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[s
         [sys.executable, "-m", "app.cli", *args],
         cwd=REPO,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,7 +1,7 @@
 """review campaigns: campaigns, their items, and reviewers' ratings
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-30 16:00:00.000000
 
 `campaigns.created_by` and `ratings.reviewer_id` are user ids without a foreign key yet: the
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

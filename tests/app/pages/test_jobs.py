@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from db import jobs as job_table
 from db.workers import register_worker
+from tests.support.csrf import csrf_headers
 from workers.queue.submit import submit_job
 
 POLLING = 'hx-trigger="load delay:500ms"'
@@ -65,10 +66,11 @@ def test_cancel_button_cancels_and_returns_the_final_panel(
     client: TestClient, session: Session
 ) -> None:
     job = submit_job(session, "test.steps")
-    response = client.delete(f"/jobs/{job.id}")
+    headers = csrf_headers(client)
+    response = client.delete(f"/jobs/{job.id}", headers=headers)
     assert response.status_code == 200
     assert "Cancelled" in response.text and POLLING not in response.text
-    assert client.delete(f"/jobs/{job.id}").status_code == 200
+    assert client.delete(f"/jobs/{job.id}", headers=headers).status_code == 200
 
 
 def test_unknown_job_page_is_a_404_page(client: TestClient) -> None:
