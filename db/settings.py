@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LABEL_KINDS = ("adjudicated", "consensus", "llm-best")
 
 
 class Settings(BaseSettings):
@@ -99,6 +101,29 @@ class Settings(BaseSettings):
     steering_scale: float = Field(
         1.0, description="Steering adds alpha * steering_scale * unit decoder row (raw units)."
     )
+
+    sae_label_precedence: str = Field(
+        "adjudicated,consensus,llm-best",
+        description="Which label a feature shows first, as a comma-separated order of "
+        "'adjudicated' (an admin's verdict in a review campaign), 'consensus' (a correction "
+        "reviewers agreed on) and 'llm-best' (the imported or LLM label with the best held-out "
+        "detection F1). Kinds left out rank after those named.",
+    )
+
+    @field_validator("sae_label_precedence")
+    @classmethod
+    def _known_label_kinds(cls, value: str) -> str:
+        kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+        unknown = set(kinds) - set(LABEL_KINDS)
+        if unknown or len(set(kinds)) != len(kinds):
+            raise ValueError(f"list each of {', '.join(LABEL_KINDS)} at most once (got {value!r})")
+        return ",".join(kinds)
+
+    @property
+    def label_precedence(self) -> list[str]:
+        """Every label kind, the ones the setting names first, in its order."""
+        named = [kind for kind in self.sae_label_precedence.split(",") if kind]
+        return named + [kind for kind in LABEL_KINDS if kind not in named]
 
     @property
     def uploads_dir(self) -> Path:
