@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import text
@@ -127,14 +127,20 @@ def normalise_label(label: str) -> str:
 
 def consensus_label(corrections: Sequence[tuple[int, str | None]]) -> tuple[str, list[int]] | None:
     """The agreed correction among (reviewer id, corrected label or None) answers on one
-    feature, with the reviewers who gave it; None without consensus (module docstring)."""
+    feature, in its most frequent spelling (ties: the lowest reviewer id's), with the reviewers
+    who gave it; None without consensus (module docstring)."""
     groups: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for reviewer, label in corrections:
         if label and normalise_label(label):
-            groups[normalise_label(label)].append((reviewer, " ".join(label.split())))
+            groups[normalise_label(label)].append(
+                (reviewer, _TRAILING.sub("", " ".join(label.split())))
+            )
     for members in groups.values():
         if len(members) >= MIN_CONSENSUS and 2 * len(members) > len(corrections):
-            return _TRAILING.sub("", members[0][1]), sorted(r for r, _ in members)
+            spellings = Counter(spelling for _, spelling in members)
+            first = {spelling: r for r, spelling in sorted(members, reverse=True)}
+            shown = max(spellings, key=lambda spelling: (spellings[spelling], -first[spelling]))
+            return shown, sorted(r for r, _ in members)
     return None
 
 
