@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.schemas.review import AdjudicationSpec, Answer
+from app.schemas.review import AdjudicationSpec, Answer, CampaignSpec, FilterSelection
 from app.services import review
 from app.services.review.adjudication import (
     adjudicate,
@@ -17,7 +17,7 @@ from app.services.review.adjudication import (
 )
 from app.services.review.outcomes import consensus_label, normalise_label
 from db.labels import refresh_primary_labels
-from db.models import Explanation, Feature, Sae
+from db.models import CampaignItem, Explanation, Feature, Sae
 from db.settings import Settings, get_settings
 from tests.support.review import answer_all, campaign, labelled_sae
 
@@ -202,3 +202,17 @@ def test_label_changes_refresh_the_stored_aggregates(session: Session, sae: Sae)
     for reviewer in (1, 2):
         answer_all(session, c, reviewer, {7: _corrected(2, "hilar adenopathy")})
     assert int(n_scored()) == before - 1  # the shown human label has no F1
+
+
+def test_campaign_selection_by_review_state(session: Session, sae: Sae) -> None:
+    first = campaign(session, sae, [0, 1], blinded=False, reviewers=1)
+    answer_all(session, first, 1, {})
+    spec = CampaignSpec(
+        name="Second look",
+        selection=FilterSelection(review="unreviewed", max_f1=0.54),
+        label_source="llm:t",
+        reviewers_per_feature=1,
+    )
+    second = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
+    items = select(CampaignItem.feature_index).filter_by(campaign_id=second.id)
+    assert sorted(session.scalars(items)) == [2, 3, 4]
