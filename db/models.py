@@ -541,6 +541,7 @@ class CampaignItem(Base):
             postgresql_where=text("NOT is_overlap"),
         ),
         Index("ix_campaign_items_feature", "campaign_id", "feature_index"),
+        Index("ix_campaign_items_explanation_id", "explanation_id"),
     )
 
 

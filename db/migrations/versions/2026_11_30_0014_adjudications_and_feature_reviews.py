@@ -7,6 +7,8 @@ Create Date: 2026-11-30 16:30:00.000000
 `adjudications` holds an admin's final verdict on a feature within a campaign. The `review_*`
 columns on `features` summarise the ratings of campaigns that are closed or not blinded, kept in
 step by the review services, so the feature list filters and sorts on indexed columns.
+Two indexes on `campaign_items`: by feature within a campaign, and by explanation (the foreign
+key's cascade when a human label is withdrawn).
 `adjudicator_id` is a user id without a foreign key until the users table is merged.
 """
 
@@ -75,5 +77,6 @@ def downgrade() -> None:
     for column in ("review_agreement", "review_reviewers", "review_n", "review_mean"):
         op.drop_column("features", column)
     op.drop_column("features", "review_state")
+    op.drop_index("ix_campaign_items_explanation_id", table_name="campaign_items")
     op.drop_index("ix_campaign_items_feature", table_name="campaign_items")
     op.drop_table("adjudications")
