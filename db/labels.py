@@ -54,9 +54,9 @@ def refresh_primary_labels(
     """Copy each feature's primary explanation text and held-out F1 onto the feature row.
 
     `feature_ids` limits the refresh to those features; `precedence` orders the label kinds
-    (default: the `sae_label_precedence` setting). Returns the number of feature rows that changed.
+    (default: the `label_precedence` setting). Returns the number of feature rows that changed.
     """
-    order = list(precedence or get_settings().label_precedence)
+    order = list(precedence or get_settings().label_order)
     order += [kind for kind in LABEL_KINDS if kind not in order]
     params = {"sae_id": sae_id, "kind": PRIMARY_SCORE_KIND, "split": PRIMARY_SCORE_SPLIT}
     params |= {

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
         1.0, description="Steering adds alpha * steering_scale * unit decoder row (raw units)."
     )
 
-    sae_label_precedence: str = Field(
+    label_precedence: str = Field(
         "adjudicated,consensus,llm-best",
         description="Which label a feature shows first, as a comma-separated order of "
         "'adjudicated' (an admin's verdict in a review campaign), 'consensus' (a correction "
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         "detection F1). Kinds left out rank after those named.",
     )
 
-    @field_validator("sae_label_precedence")
+    @field_validator("label_precedence")
     @classmethod
     def _known_label_kinds(cls, value: str) -> str:
         kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
@@ -120,9 +120,9 @@ class Settings(BaseSettings):
         return ",".join(kinds)
 
     @property
-    def label_precedence(self) -> list[str]:
+    def label_order(self) -> list[str]:
         """Every label kind, the ones the setting names first, in its order."""
-        named = [kind for kind in self.sae_label_precedence.split(",") if kind]
+        named = [kind for kind in self.label_precedence.split(",") if kind]
         return named + [kind for kind in LABEL_KINDS if kind not in named]
 
     @property

@@ -58,6 +58,8 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_campaign_items_feature", "campaign_items", ["campaign_id", "feature_index"])
+    # Deleting an explanation (a human label withdrawn) looks up the items that show it.
+    op.create_index("ix_campaign_items_explanation_id", "campaign_items", ["explanation_id"])
     op.add_column("features", sa.Column("review_state", sa.Text(), nullable=True))
     op.add_column("features", sa.Column("review_mean", sa.Float(), nullable=True))
     op.add_column("features", sa.Column("review_n", sa.Integer(), nullable=True))

@@ -87,10 +87,10 @@ def test_label_precedence_setting_is_honoured(
         answer_all(session, c, reviewer, {4: _corrected(1, "endotracheal tube")})
     assert _feature(session, sae, 4).label == "endotracheal tube"
 
-    monkeypatch.setenv("MAIRA_SAE_SAE_LABEL_PRECEDENCE", "llm-best,consensus")
+    monkeypatch.setenv("MAIRA_SAE_LABEL_PRECEDENCE", "llm-best,consensus")
     get_settings.cache_clear()
     try:
-        assert get_settings().label_precedence == ["llm-best", "consensus", "adjudicated"]
+        assert get_settings().label_order == ["llm-best", "consensus", "adjudicated"]
         assert refresh_primary_labels(session, sae.id) == 1
         assert _feature(session, sae, 4).label == "finding 4"
     finally:
@@ -98,9 +98,9 @@ def test_label_precedence_setting_is_honoured(
     assert refresh_primary_labels(session, sae.id, precedence=["consensus"]) == 1
     assert _feature(session, sae, 4).label == "endotracheal tube"
     with pytest.raises(ValidationError):
-        Settings(sae_label_precedence="consensus,best")
+        Settings(label_precedence="consensus,best")
     with pytest.raises(ValidationError):
-        Settings(sae_label_precedence="consensus,consensus")
+        Settings(label_precedence="consensus,consensus")
 
 
 def test_adjudication_overrides_consensus_and_can_be_replaced_or_withdrawn(
