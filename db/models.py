@@ -158,6 +158,15 @@ class Feature(Base):
         TSVECTOR,
         Computed("to_tsvector('english', coalesce(label, ''))", persisted=True),
     )
+    review_state: Mapped[str | None] = mapped_column(
+        Text, doc="NULL (unreviewed), 'reviewed' or 'disputed' (see app.services.review.summary)."
+    )
+    review_mean: Mapped[float | None] = mapped_column(Float, doc="Mean rating, 1 to 5.")
+    review_n: Mapped[int | None] = mapped_column(Integer, doc="Ratings summarised.")
+    review_reviewers: Mapped[int | None] = mapped_column(Integer, doc="Distinct reviewers.")
+    review_agreement: Mapped[float | None] = mapped_column(
+        Float, doc="Share of the ratings within 1 of their median."
+    )
 
     sae: Mapped[Sae] = relationship()
     explanations: Mapped[list[Explanation]] = relationship(
@@ -171,6 +180,9 @@ class Feature(Base):
             "ix_features_sae_frequency", "sae_id", "frequency", "index", postgresql_include=["f1"]
         ),
         Index("ix_features_label_tsv", "label_tsv", postgresql_using="gin"),
+        Index("ix_features_sae_review_mean", "sae_id", "review_mean", "index"),
+        Index("ix_features_sae_review_state", "sae_id", "review_state", "index"),
+        CheckConstraint("review_state IN ('reviewed', 'disputed')", name="review_state"),
     )
 
 
@@ -560,6 +572,8 @@ class CampaignItem(Base):
             postgresql_include=["position"],
             postgresql_where=text("NOT is_overlap"),
         ),
+        Index("ix_campaign_items_feature", "campaign_id", "feature_index"),
+        Index("ix_campaign_items_explanation_id", "explanation_id"),
     )
 
 
@@ -771,3 +785,31 @@ class RateLimitWindow(Base):
     subject: Mapped[str] = mapped_column(Text, primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     count: Mapped[int] = mapped_column(Integer)
+
+
+class Adjudication(Base):
+    """An admin's final verdict on a feature's label within a campaign: the label is correct,
+    wrong, or should read `corrected_label`. `adjudicator_id` is a user id (no foreign key until
+    the users table lands)."""
+
+    __tablename__ = "adjudications"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    feature_index: Mapped[int] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(Text)
+    corrected_label: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    adjudicator_id: Mapped[int] = mapped_column(Integer, doc="A user id.")
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "feature_index"),
+        CheckConstraint("verdict IN ('correct', 'wrong', 'corrected')", name="verdict"),
+        CheckConstraint(
+            "(verdict = 'corrected') = (corrected_label IS NOT NULL)", name="corrected_label"
+        ),
+    )

@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LABEL_KINDS = ("adjudicated", "consensus", "llm-best")
 
 
 class Settings(BaseSettings):
@@ -161,6 +163,29 @@ class Settings(BaseSettings):
         if bucket in self.rate_limits:
             return self.rate_limits[bucket]
         return self.login_attempts_per_window if bucket == "login" else self.rate_limit_per_window
+
+    label_precedence: str = Field(
+        "adjudicated,consensus,llm-best",
+        description="Which label a feature shows first, as a comma-separated order of "
+        "'adjudicated' (an admin's verdict in a review campaign), 'consensus' (a correction "
+        "reviewers agreed on) and 'llm-best' (the imported or LLM label with the best held-out "
+        "detection F1). Kinds left out rank after those named.",
+    )
+
+    @field_validator("label_precedence")
+    @classmethod
+    def _known_label_kinds(cls, value: str) -> str:
+        kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
+        unknown = set(kinds) - set(LABEL_KINDS)
+        if unknown or len(set(kinds)) != len(kinds):
+            raise ValueError(f"list each of {', '.join(LABEL_KINDS)} at most once (got {value!r})")
+        return ",".join(kinds)
+
+    @property
+    def label_order(self) -> list[str]:
+        """Every label kind, the ones the setting names first, in its order."""
+        named = [kind for kind in self.label_precedence.split(",") if kind]
+        return named + [kind for kind in LABEL_KINDS if kind not in named]
 
     @property
     def uploads_dir(self) -> Path:

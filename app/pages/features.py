@@ -33,9 +33,25 @@ SORT_CHOICES = {
     "f1": "F1, lowest first",
     "-frequency": "Frequency, highest first",
     "frequency": "Frequency, lowest first",
+    "-review": "Mean rating, highest first",
+    "review": "Mean rating, lowest first",
+}
+REVIEW_CHOICES = {
+    "": "Any",
+    "unreviewed": "Unreviewed",
+    "reviewed": "Reviewed",
+    "disputed": "Disputed",
 }
 TOP_SHOWN = 20  # top examples on a feature page before "show more" (the JSON twin has them all)
-FORM_FIELDS = ("q", "min_f1", "max_f1", "min_frequency_pct", "max_frequency_pct", "sort")
+FORM_FIELDS = (
+    "q",
+    "min_f1",
+    "max_f1",
+    "min_frequency_pct",
+    "max_frequency_pct",
+    "review",
+    "sort",
+)
 PERCENT_FIELDS = {"min_frequency_pct": "min_frequency", "max_frequency_pct": "max_frequency"}
 
 
@@ -76,7 +92,13 @@ def _list_context(request: Request, sae: SaeRef, session: SessionDep) -> tuple[d
     raw = {key: value for key, value in params.items() if key in fields and key not in fractions}
     form = {name: params.get(name, "") for name in FORM_FIELDS}
     form["sort"] = form["sort"] or "index"
-    context: dict[str, Any] = {"sae": sae, "form": form, "sort_choices": SORT_CHOICES, "errors": []}
+    context: dict[str, Any] = {
+        "sae": sae,
+        "form": form,
+        "sort_choices": SORT_CHOICES,
+        "review_choices": REVIEW_CHOICES,
+        "errors": [],
+    }
     try:
         percent = PercentFilters.model_validate({name: form[name] for name in PERCENT_FIELDS})
         for name, fraction in PERCENT_FIELDS.items():

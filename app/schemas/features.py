@@ -7,9 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 
+from app.schemas.review import ReviewSummary
 from app.schemas.saes import SaeRef
 
-FeatureSort = Literal["index", "f1", "-f1", "frequency", "-frequency"]
+FeatureSort = Literal["index", "f1", "-f1", "frequency", "-frequency", "review", "-review"]
+ReviewState = Literal["unreviewed", "reviewed", "disputed"]
 
 
 class FeatureListItem(BaseModel):
@@ -23,6 +25,11 @@ class FeatureListItem(BaseModel):
         description="Share of tokens on which the feature fires, as a fraction (0.01 = 1%)."
     )
     max_activation: float | None
+    review_mean: float | None = Field(
+        description="Mean radiologist rating (1 to 5) from campaigns that are closed or not "
+        "blinded; null when unreviewed."
+    )
+    review_state: ReviewState
 
 
 class FeatureListPage(BaseModel):
@@ -74,7 +81,15 @@ class ExplanationOut(BaseModel):
     )
     source_key: str
     model_name: str | None
-    is_primary: bool = Field(description="The label shown for the feature (best held-out F1).")
+    provenance: dict = Field(
+        default_factory=dict,
+        description="Where the label came from; for 'human' labels the review campaign and "
+        "the kind ('adjudicated' or 'consensus') with the adjudicator or the agreeing reviewers.",
+    )
+    is_primary: bool = Field(
+        description="The label shown for the feature (by the label precedence setting, then "
+        "best held-out F1)."
+    )
     train: list[ScoreOut] = Field(description="Scores on the examples the label was written from.")
     heldout: list[ScoreOut] = Field(description="Scores on held-out examples.")
 
@@ -136,6 +151,9 @@ class FeatureDetail(BaseModel):
     neighbours: list[NeighbourOut]
     previous_index: int | None
     next_index: int | None
+    review: ReviewSummary = Field(
+        description="Radiologists' ratings from review campaigns that are closed or not blinded."
+    )
 
 
 class ReportSpan(BaseModel):
@@ -182,7 +200,15 @@ class FeatureQuery(BaseModel):
     max_frequency: float | None = Field(
         None, ge=0, le=1, description="Highest frequency as a fraction of tokens, 0 to 1."
     )
-    sort: FeatureSort = "index"
+    review: ReviewState | None = Field(
+        None,
+        description="Review state from campaigns that are closed or not blinded: 'unreviewed', "
+        "'reviewed' (any rating or verdict, disputed ones included) or 'disputed' (two ratings "
+        "at least 2 points apart and no adjudication).",
+    )
+    sort: FeatureSort = Field(
+        "index", description="'review' orders by mean radiologist rating (unreviewed last)."
+    )
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(
         None,

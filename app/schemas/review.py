@@ -19,6 +19,7 @@ Category = Literal[
     "report_structure_or_style",
     "other",
 ]
+Verdict = Literal["correct", "wrong", "corrected"]
 
 
 class ExplicitSelection(BaseModel):
@@ -59,6 +60,7 @@ class FilterSelection(BaseModel):
     max_f1: float | None = Field(None, ge=0, le=1)
     min_frequency: float | None = Field(None, ge=0, le=1)
     max_frequency: float | None = Field(None, ge=0, le=1)
+    review: Literal["unreviewed", "reviewed", "disputed"] | None = None
     limit: int = Field(1000, ge=1, le=MAX_CAMPAIGN_FEATURES)
 
 
@@ -201,6 +203,9 @@ class DisputedFeature(BaseModel):
     mean: float
     variance: float
     spread: int
+    adjudication: Verdict | None = Field(
+        None, description="The admin's final verdict on this feature, if one is recorded."
+    )
 
 
 class CampaignStats(BaseModel):
@@ -238,6 +243,62 @@ class ExportRow(BaseModel):
     skipped: bool
     created_at: datetime
     updated_at: datetime
+
+
+class AdjudicationSpec(BaseModel):
+    """An admin's final verdict on a disputed feature: its label is correct, wrong, or should
+    read `corrected_label` (given exactly when the verdict is 'corrected')."""
+
+    verdict: Verdict
+    corrected_label: str | None = Field(None, max_length=500)
+    note: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _corrected_label_with_correction(self) -> AdjudicationSpec:
+        label = (self.corrected_label or "").strip() or None
+        if (self.verdict == "corrected") != (label is not None):
+            raise ValueError("give corrected_label exactly when the verdict is 'corrected'")
+        self.corrected_label = label
+        return self
+
+
+class Adjudication(BaseModel):
+    """A recorded verdict (`adjudicator_id` is a user id)."""
+
+    campaign_id: int
+    feature_index: int
+    verdict: Verdict
+    corrected_label: str | None
+    note: str | None
+    adjudicator_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReviewVerdict(BaseModel):
+    """An adjudication as the public feature page shows it (without the adjudicator)."""
+
+    campaign_id: int
+    verdict: Verdict
+    corrected_label: str | None
+    note: str | None
+    decided_at: datetime
+
+
+class ReviewSummary(BaseModel):
+    """Radiologists' ratings of a feature's labels in campaigns that are closed or not blinded
+    (decoy items left out)."""
+
+    state: Literal["unreviewed", "reviewed", "disputed"] = Field(
+        description="'disputed': two ratings at least 2 points apart and no adjudication."
+    )
+    mean_rating: float | None = Field(description="1 (wrong) to 5 (exact).")
+    n_ratings: int
+    n_reviewers: int
+    agreement: float | None = Field(
+        description="Share of the ratings within 1 point of their median."
+    )
+    verdicts: list[ReviewVerdict]
 
 
 ReviewItem.model_rebuild()

@@ -22,9 +22,17 @@ from app.schemas.saes import SaeRef
 from app.services.counts import Count, bounded_count, round_estimate
 from db.aggregates import stored_feature_count
 
-_LIST_COLUMNS = 'index, "group", label, f1, frequency, max_activation'
-_SORT_COLUMNS = {"index": None, "f1": "f1", "frequency": "frequency"}
-_FILTERS = ("q", "min_f1", "max_f1", "min_frequency", "max_frequency")
+_LIST_COLUMNS = (
+    'index, "group", label, f1, frequency, max_activation, review_mean, '
+    "coalesce(review_state, 'unreviewed') AS review_state"
+)
+_SORT_COLUMNS = {"index": None, "f1": "f1", "frequency": "frequency", "review": "review_mean"}
+_FILTERS = ("q", "min_f1", "max_f1", "min_frequency", "max_frequency", "review")
+_REVIEW_STATES = {
+    "unreviewed": "review_state IS NULL",
+    "reviewed": "review_state IS NOT NULL",
+    "disputed": "review_state = 'disputed'",
+}
 NEXT, PREVIOUS = "next", "previous"
 
 
@@ -95,6 +103,8 @@ def filter_clauses(query: FeatureQuery) -> list[str]:
     ):
         if getattr(query, name) is not None:
             clauses.append(f"{column} {operator} :{name}")
+    if query.review is not None:
+        clauses.append(_REVIEW_STATES[query.review])
     return clauses
 
 

@@ -20,7 +20,9 @@ from app.schemas.features import (
     NeighbourOut,
     ScoreOut,
 )
+from app.schemas.review import ReviewSummary
 from app.schemas.saes import SaeRef
+from app.services.review.outcomes import VISIBLE
 from db.words import whole_words
 
 VALUE_DECIMALS = 5
@@ -30,9 +32,10 @@ VALUE_DECIMALS = 5
 
 # The feature row with everything that fits in one round trip: previous and next stored indices,
 # neighbours with their labels, and explanations with their scores (as JSON).
-_FEATURE = text("""
+_FEATURE = text(f"""
 SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tokens,
     f.max_activation, f.mean_activation, f.histogram_edges, f.histogram_counts,
+    f.review_state, f.review_mean, f.review_n, f.review_reviewers, f.review_agreement,
     (SELECT max(p.index) FROM features p WHERE p.sae_id = f.sae_id AND p.index < f.index)
         AS previous_index,
     (SELECT min(n.index) FROM features n WHERE n.sae_id = f.sae_id AND n.index > f.index)
@@ -45,7 +48,7 @@ SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tok
         LEFT JOIN features g ON g.sae_id = f.sae_id AND g.index = u.index) AS neighbours,
     (SELECT coalesce(json_agg(json_build_object(
                 'id', e.id, 'text', e.text, 'source', e.source, 'source_key', e.source_key,
-                'model_name', e.model_name,
+                'model_name', e.model_name, 'provenance', e.provenance,
                 'scores', (SELECT coalesce(json_agg(json_build_object(
                         'kind', s.kind, 'split', s.split, 'accuracy', s.accuracy,
                         'balanced_accuracy', s.balanced_accuracy, 'precision', s.precision,
@@ -53,7 +56,15 @@ SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tok
                     ORDER BY s.kind, s.split), '[]')
                     FROM scores s WHERE s.explanation_id = e.id))
             ORDER BY e.id), '[]')
-        FROM explanations e WHERE e.feature_id = f.id) AS explanations
+        FROM explanations e WHERE e.feature_id = f.id) AS explanations,
+    (SELECT coalesce(json_agg(json_build_object(
+                'campaign_id', a.campaign_id, 'verdict', a.verdict,
+                'corrected_label', a.corrected_label, 'note', a.note, 'decided_at', a.updated_at)
+            ORDER BY a.updated_at DESC), '[]')
+        FROM adjudications a
+        JOIN campaigns c ON c.id = a.campaign_id AND c.sae_id = f.sae_id
+            AND {VISIBLE}
+        WHERE a.feature_index = f.index) AS verdicts
 FROM features f
 WHERE f.sae_id = :sae_id AND f.index = :index
 """)
@@ -235,4 +246,17 @@ def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail |
         top_examples=top,
         intervals=intervals,
         neighbours=[NeighbourOut.model_construct(**n) for n in row["neighbours"]],
+        review=_review(row),
+    )
+
+
+def _review(row: dict[str, Any]) -> ReviewSummary:
+    """The feature's stored review summary (app.services.review.outcomes keeps it)."""
+    return ReviewSummary(
+        state=row["review_state"] or "unreviewed",
+        mean_rating=row["review_mean"],
+        n_ratings=row["review_n"] or 0,
+        n_reviewers=row["review_reviewers"] or 0,
+        agreement=row["review_agreement"],
+        verdicts=row["verdicts"],
     )

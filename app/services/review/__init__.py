@@ -1,9 +1,16 @@
-"""Label review campaigns: creation, the reviewer's queue, progress, statistics and export.
+"""Label review campaigns: creation, the reviewer's queue, progress, statistics, export,
+adjudication, and what the results change outside a campaign (summaries, human labels).
 
 Routes call these functions with a sync Session; errors are CampaignNotFound / ItemNotFound
-(404), InvalidCampaign (422) and CampaignClosed (409).
+(404; also a verdict on a feature the campaign does not review), InvalidCampaign (422) and
+CampaignClosed (409).
 """
 
+from app.services.review.adjudication import (
+    adjudicate,
+    list_adjudications,
+    withdraw_adjudication,
+)
 from app.services.review.campaigns import (
     CampaignNotFound,
     InvalidCampaign,
@@ -12,6 +19,7 @@ from app.services.review.campaigns import (
     list_campaigns,
     set_status,
 )
+from app.services.review.outcomes import refresh_outcomes
 from app.services.review.queue import (
     CampaignClosed,
     ItemNotFound,
@@ -33,6 +41,7 @@ __all__ = [
     "CampaignNotFound",
     "InvalidCampaign",
     "ItemNotFound",
+    "adjudicate",
     "answers",
     "campaign_progress",
     "campaign_stats",
@@ -41,9 +50,12 @@ __all__ = [
     "export_rows",
     "get_campaign",
     "get_item",
+    "list_adjudications",
     "list_campaigns",
     "next_item",
     "rate",
+    "refresh_outcomes",
     "set_status",
     "skip",
+    "withdraw_adjudication",
 ]

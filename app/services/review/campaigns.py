@@ -19,6 +19,7 @@ from app.schemas.review import (
     StratifiedSelection,
 )
 from app.services.feature_list import filter_clauses
+from app.services.review.outcomes import refresh_outcomes
 from db.labels import PRIMARY_SCORE_KIND, PRIMARY_SCORE_SPLIT
 from db.models import Campaign, CampaignItem, Sae
 
@@ -263,4 +264,6 @@ def set_status(session: Session, campaign_id: int, status: str) -> CampaignSumma
     if status not in ("open", "closed"):
         raise InvalidCampaign("A campaign is either 'open' or 'closed'.")
     session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status=status))
-    return get_campaign(session, campaign_id)
+    campaign = get_campaign(session, campaign_id)
+    refresh_outcomes(session, campaign_id)
+    return campaign

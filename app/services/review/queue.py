@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.schemas.review import Answer, ReviewItem, StoredAnswer
 from app.services.review.campaigns import CampaignNotFound
+from app.services.review.outcomes import refresh_outcomes
 from db.labels import PRIMARY_SCORE_KIND, PRIMARY_SCORE_SPLIT
 
 
@@ -174,14 +175,17 @@ _RECOUNT = text(
 def _store(
     session: Session, campaign_id: int, item_id: int, reviewer_id: int, values: dict
 ) -> StoredAnswer:
-    _, _, _, status, _ = _campaign(session, campaign_id)
+    _, _, _, status, blinded = _campaign(session, campaign_id)
     if status != "open":
         raise CampaignClosed(f"Campaign {campaign_id} is closed.")
     params = {"c": campaign_id, "i": item_id, "r": reviewer_id, **values}
     if session.execute(_UPSERT, params).first() is None:
         raise ItemNotFound(f"Campaign {campaign_id} has no item {item_id}.")
     session.execute(_RECOUNT, {"i": item_id})
-    return answers(session, campaign_id=campaign_id, reviewer_id=reviewer_id, item_id=item_id)[0]
+    stored = answers(session, campaign_id=campaign_id, reviewer_id=reviewer_id, item_id=item_id)
+    if not blinded:
+        refresh_outcomes(session, campaign_id, [stored[0].feature_index])
+    return stored[0]
 
 
 def rate(

@@ -102,6 +102,8 @@ _ITEMS = text(
     """
 )
 
+_VERDICTS = text("SELECT feature_index, verdict FROM adjudications WHERE campaign_id = :c")
+
 
 def _estimate(interval: statistics.Interval) -> Estimate:
     return Estimate(estimate=interval.estimate, low=interval.low, high=interval.high, n=interval.n)
@@ -124,6 +126,7 @@ def campaign_stats(
         for column in session.execute(_STATS_ROWS, {"c": campaign_id}).one()
     )
     items = [tuple(row) for row in session.execute(_ITEMS, {"c": campaign_id})]
+    verdicts = {index: verdict for index, verdict in session.execute(_VERDICTS, {"c": campaign_id})}
     ratings = statistics.Ratings(
         unit=unit,
         reviewer=reviewer,
@@ -165,6 +168,7 @@ def campaign_stats(
                 mean=d.mean,
                 variance=d.variance,
                 spread=d.spread,
+                adjudication=None if items[d.unit][3] else verdicts.get(items[d.unit][2]),
             )
             for d in summary.disputed
         ],
