@@ -32,9 +32,17 @@ def demo_settings(monkeypatch: pytest.MonkeyPatch, fresh_engine, tmp_path: Path)
 def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
     engine, home = demo_settings
     assert not demo_present(engine)
-    build = build_demo(engine, home, limit=120, steps=120)
+    build = build_demo(engine, home, limit=120, steps=120, model_steps=10)
     assert demo_present(engine)
-    assert set(build.timings) == {"corpus", "capture", "train", "import", "precompute", "labels"}
+    assert set(build.timings) == {
+        "corpus",
+        "model",
+        "capture",
+        "train",
+        "import",
+        "precompute",
+        "labels",
+    }
     assert (home / "saes" / DEMO_SAE / "ae.pt").is_file()
     with engine.connect() as connection:
         sae = connection.execute(
@@ -72,7 +80,7 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
 def test_demo_feature_figures_match_their_definitions(demo_settings) -> None:
     """On real precomputed data, each figure of the feature record means what it says."""
     engine, home = demo_settings
-    build_demo(engine, home, limit=60, steps=60)
+    build_demo(engine, home, limit=60, steps=60, model_steps=10)
     with make_sessionmaker(engine)() as session:
         sae = find_sae(session, slug=DEMO_SAE)
         assert sae is not None
