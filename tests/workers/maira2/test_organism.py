@@ -1,14 +1,23 @@
-"""The model organism: trained briefly, its greedy reports state what the held-out images show."""
+"""The model organism: its greedy reports on held-out drawn studies state what the images show.
+
+The organism is the demo's own (default configuration), trained once into a folder under the system
+temporary directory that later test sessions reuse while the version, configuration and report
+file are unchanged (`ensure_organism_model`'s cache key): the first session trains it (about 2
+minutes on an idle 2-core machine, 10 under heavy load).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from workers.corpus.drawn_studies import DrawnStudy, corpus_words
+from workers.corpus.drawn_studies import NORMAL, DrawnStudy, corpus_words
+from workers.corpus.radiographs import CARDIOMEGALY, DEVICE, OPACITY
 from workers.maira2 import organism
 from workers.maira2.organism import (
     OrganismConfig,
@@ -20,41 +29,30 @@ from workers.maira2.organism_eval import evaluate_organism
 from workers.maira2.prompt import Study
 from workers.maira2.runner import Maira2Runner
 
-QUICK = OrganismConfig(steps=200)
-"""A quick configuration for the test (the demo trains 600 steps)."""
-PER_KEY = 4
-
-
-def _balanced(studies: list[DrawnStudy], per_key: int) -> list[DrawnStudy]:
-    """Up to `per_key` held-out studies of each finding combination."""
-    chosen: dict[str, list[DrawnStudy]] = {}
-    for study in studies:
-        chosen.setdefault(study.key, [])
-        if len(chosen[study.key]) < per_key:
-            chosen[study.key].append(study)
-    return [study for group in chosen.values() for study in group]
+DEMO = OrganismConfig()
+MACRO_F1 = 0.45
+"""Below the demo's target (0.6): see the report; measured 0.49 at balance 1.0."""
+CACHE = Path(tempfile.gettempdir()) / "maira-sae-test-organism" / "model"
 
 
 @pytest.fixture(scope="module")
-def trained(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def trained(shared_dir: Path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     reports = shared_dir / "data" / "openi_reports.csv"
-    data = organism_data(reports, QUICK)
-    folder = ensure_organism_model(
-        tmp_path_factory.mktemp("organism") / "model", reports, QUICK, data=data
-    )
+    data = organism_data(reports, DEMO)
+    folder = ensure_organism_model(CACHE, reports, DEMO, data=data)
     yield reports, folder, data, Maira2Runner.load(folder)
     torch.set_num_threads(threads)
 
 
 def test_held_out_reports_state_the_drawn_findings_in_corpus_words(trained) -> None:
     _, _, data, runner = trained
-    held_out = _balanced(data.held_out, PER_KEY)
-    assert {study.key for study in held_out} >= {"normal", "Cardiomegaly", "Support Devices"}
-    scores = evaluate_organism(runner, held_out, corpus_words([s.report for s in data.train]))
+    assert len(data.held_out) > 200
+    scores = evaluate_organism(runner, data.held_out, corpus_words([s.report for s in data.train]))
     assert scores.vocabulary_share >= 0.95, scores.examples
-    assert scores.macro_f1 >= 0.4, (scores.f1, scores.examples)
+    assert scores.macro_f1 >= MACRO_F1, (scores.f1, scores.examples)
+    assert min(scores.f1[name] for name in (CARDIOMEGALY, DEVICE, OPACITY, NORMAL)) >= 0.5
 
 
 def test_reports_depend_on_the_image(trained) -> None:
@@ -70,9 +68,11 @@ def test_reports_depend_on_the_image(trained) -> None:
 
 
 def test_unused_vocabulary_rows_are_zero_and_the_build_is_cached(
-    trained, monkeypatch: pytest.MonkeyPatch
+    trained, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     reports, folder, data, runner = trained
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
     rows = runner.model.lm_head.weight.detach().abs().sum(dim=1)
     assert rows.shape[0] == 32_207 and 0 < int((rows > 0).sum()) < 3_000
 
@@ -80,7 +80,7 @@ def test_unused_vocabulary_rows_are_zero_and_the_build_is_cached(
         raise AssertionError("a cached organism was retrained")
 
     monkeypatch.setattr(organism, "train_organism", refuse)
-    assert ensure_organism_model(folder, reports, QUICK, data=data) == folder
-    changed = dataclasses.replace(QUICK, steps=QUICK.steps + 1)
+    assert ensure_organism_model(copy, reports, DEMO, data=data) == copy
+    changed = dataclasses.replace(DEMO, steps=DEMO.steps + 1)
     with pytest.raises(AssertionError, match="retrained"):
-        ensure_organism_model(folder, reports, changed, data=OrganismData([], []))
+        ensure_organism_model(copy, reports, changed, data=OrganismData([], []))

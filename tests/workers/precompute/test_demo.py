@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from db.settings import get_settings
 from tests.support.aggregates import assert_aggregates_current
 from workers.demo import DEMO_SAE, build_demo, demo_present
 from workers.precompute.keywords import PROVENANCE, SOURCE_KEY
+
+FINDING_WORDS = re.compile(r"effusion|pneumothorax|cardiomegaly|heart|opacit|consolidation|tube")
+"""Words that name a finding the organism's drawn studies show; some SAE labels carry them."""
 
 
 @pytest.fixture
@@ -69,6 +73,7 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         source == "heuristic" and provenance == PROVENANCE for source, provenance, *_ in labels
     )
     assert all(text_.startswith("keywords: ") and label == text_ for *_, text_, label in labels)
+    assert any(FINDING_WORDS.search(text_) for *_, text_, _ in labels)
     with engine.connect() as connection:
         sae_id = connection.execute(
             text("SELECT id FROM saes WHERE slug = :slug"), {"slug": DEMO_SAE}
