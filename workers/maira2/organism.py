@@ -58,7 +58,7 @@ class OrganismConfig:
     vocab_size: int = 1200
     max_words: int = 40
     held_out_fraction: float = 0.1
-    balance: float = 0.85
+    balance: float = 1.0
     """Sampling weight of a study = 1 / (studies with its finding combination) ** balance."""
     findings_weight: float = 3.0
     """Weight of the auxiliary loss that reads the drawn findings off each report position."""
