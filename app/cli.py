@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_positive_int, help="use only the first N reports (a quick, small demo)"
     )
     demo.add_argument("--steps", type=_positive_int, help="SAE training steps (default 1000)")
+    demo.add_argument(
+        "--model-steps", type=_positive_int, help="model organism training steps (default 600)"
+    )
     demo.set_defaults(command_key="demo")
 
     serve = commands.add_parser("serve", help="serve the web application and JSON API")

@@ -86,7 +86,8 @@ def demo() -> Iterator[Demo]:
     }
     environment |= {"MAIRA_SAE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     port = _free_port()
-    command = [*_demo_command(), "--limit", "60", "--steps", "60", "--port", str(port)]
+    command = [*_demo_command(), "--limit", "60", "--steps", "60", "--model-steps", "10"]
+    command += ["--port", str(port)]
     process = subprocess.Popen(
         command,
         cwd=clone,

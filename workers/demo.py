@@ -1,11 +1,13 @@
 """`maira-sae demo`: build the demo dataset once, then serve it with a queue worker beside it.
 
-The dataset (first start, or `--rebuild`): the tiny MAIRA-2 stand-in, a synthetic corpus of 2,000
-reports (or `--reports CSV`), one capture pass that records the report-token activations, a
-Matryoshka BatchTopK SAE trained on them (8 x 64 = 512 features, k = 16), imported as SAE
-'demo', its dashboards computed from the recorded activations (no second forward pass), and
-keyword labels (`workers.precompute.keywords`: data-driven, no LLM, marked as such). Later starts
-find it in the database and go straight to serving.
+The dataset (first start, or `--rebuild`): the model organism (`workers.maira2.organism`: the tiny
+MAIRA-2 classes trained to write OpenI findings for drawn studies that show them, cached under
+MAIRA_SAE_HOME/models/organism; `--reports CSV` to learn other reports, synthetic ones when
+OpenI's file is absent), its training studies as the corpus, one capture pass that records the
+report-token activations, a Matryoshka BatchTopK SAE trained on them (8 x 64 = 512 features,
+k = 16), imported as SAE 'demo', its dashboards computed from the recorded activations (no second
+forward pass), and keyword labels (`workers.precompute.keywords`: data-driven, no LLM, marked as
+such). Later starts find it in the database and go straight to serving.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from sqlalchemy import Engine, text
@@ -36,9 +39,14 @@ from db.settings import get_settings
 from workers.autointerp.demo import label_with_standin
 from workers.console import log_to_file, say, stage
 
+if TYPE_CHECKING:
+    from workers.maira2.organism import OrganismConfig
+
 log = logging.getLogger(__name__)
 
 DEMO_SAE = "demo"
+MODEL = "organism"
+LM_NAME = "maira-2-organism"
 N_REPORTS = 2000
 EXPANSION = 8
 K = 16
@@ -83,11 +91,15 @@ def demo_present(engine: Engine) -> bool:
 
 
 def capture_corpus(
-    build: DemoBuild, reports_csv: Path, limit: int | None, total: int | None = None
+    build: DemoBuild,
+    reports_csv: Path,
+    limit: int | None,
+    total: int | None = None,
+    images: Path | None = None,
 ) -> tuple[Path, Path]:
-    """One pass of the tiny model over the corpus: (replay folder, activation dataset folder).
+    """One pass of the organism over the corpus: (replay folder, activation dataset folder).
 
-    `total` (reports, when known) sizes the progress bar.
+    `total` (reports, when known) sizes the progress bar; `images` holds each study's image.
     """
     import shutil
 
@@ -99,10 +111,10 @@ def capture_corpus(
     replay, activations = build.folder / "replay", build.folder / "activations"
     for folder in (replay, activations):
         shutil.rmtree(folder, ignore_errors=True)
-    source = RunnerSource(Maira2Runner.load("tiny"), batch_size=CAPTURE_BATCH)
+    source = RunnerSource(Maira2Runner.load(MODEL), batch_size=CAPTURE_BATCH)
     recorder = ReplayWriter(replay)
-    reports = iter(read_reports(reports_csv, limit=limit))
-    meta = {"lm_name": "maira-2-tiny", "layer": 15, "reports": str(reports_csv)}
+    reports = iter(read_reports(reports_csv, images=images, limit=limit))
+    meta = {"lm_name": LM_NAME, "layer": 15, "reports": str(reports_csv)}
     with (
         ActivationShardWriter(activations, source.runner.d_model, meta, dtype="float32") as sink,
         stage("capture", total, "report") as bar,
@@ -140,7 +152,7 @@ def train_demo_sae(build: DemoBuild, activations: Path, steps: int) -> Path:
         threshold_start_step=steps // 5,
         dead_feature_threshold=max(batch_size, steps * batch_size // 10),
         layer=15,
-        lm_name="maira-2-tiny",
+        lm_name=LM_NAME,
     )
     norm_factor = estimate_norm_factor(iter_activation_batches(activations, batch_size))
     with stage("train", steps, "step") as bar:
@@ -166,7 +178,7 @@ def import_demo_sae(sae_folder: Path) -> None:
         path=sae_folder,
         name=DEMO_SAE,
         layer=15,
-        model="tiny",
+        model=MODEL,
         input_scale=1.0,
         reports=None,
         replace=True,
@@ -181,6 +193,7 @@ def precompute_and_label(
     limit: int | None,
     replay: Path,
     total: int | None = None,
+    images: Path | None = None,
 ) -> None:
     from workers.precompute.config import PrecomputeConfig
     from workers.precompute.keywords import keyword_labels, write_keyword_labels
@@ -188,7 +201,12 @@ def precompute_and_label(
     from workers.precompute.sources import ReplaySource
     from workers.precompute.state import Progress
 
-    config = PrecomputeConfig(reports=reports_csv.resolve(), limit=limit, batch_size=128)
+    config = PrecomputeConfig(
+        reports=reports_csv.resolve(),
+        images=images.resolve() if images is not None else None,
+        limit=limit,
+        batch_size=128,
+    )
     started = time.monotonic()
     with stage("dashboards", total, "report") as bar:
 
@@ -219,31 +237,80 @@ def precompute_and_label(
     build.timed("labels", started)
 
 
+def train_model(build: DemoBuild, source: Path, config: OrganismConfig) -> tuple[Path, Path]:
+    """Train (or find cached) the organism; write its studies: (corpus CSV, held-out CSV).
+
+    The corpus (the training studies) feeds capture and dashboards; the held-out studies, never
+    trained on, are for evaluation and steering studies. Each CSV has an `images` folder beside it.
+    """
+    from workers.corpus.drawn_studies import write_studies
+    from workers.maira2.organism import ensure_organism_model, organism_data
+    from workers.maira2.runner import default_organism_folder
+
+    data = organism_data(source, config)
+    corpus_csv = write_studies(data.train, build.folder / "studies")
+    held_out_csv = write_studies(data.held_out, build.folder / "held_out")
+    with stage("model", config.steps, "step") as bar:
+
+        def on_step(step: int, loss: float) -> None:
+            bar.update(1)
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
+
+        ensure_organism_model(default_organism_folder(), source, config, on_step, data)
+    return corpus_csv, held_out_csv
+
+
+def organism_source(build: DemoBuild, reports: Path | None) -> Path:
+    """The reports the organism learns from: `reports`, else OpenI's, else synthetic ones."""
+    from workers.corpus.synthetic import write_synthetic_reports
+    from workers.maira2.organism import DEFAULT_REPORTS
+
+    if reports is not None:
+        return reports
+    if DEFAULT_REPORTS.is_file():
+        return DEFAULT_REPORTS
+    return write_synthetic_reports(build.folder / "synthetic.csv", N_REPORTS)
+
+
 def build_demo(
     engine: Engine,
     home: Path,
     reports: Path | None = None,
     limit: int | None = None,
     steps: int = TRAIN_STEPS,
+    model_steps: int | None = None,
 ) -> DemoBuild:
     """Build (or rebuild) the whole demo dataset into the database behind `engine`.
 
-    Torch runs on one thread: the tiny model's operations are too small to gain from more, and
-    on a small shared machine extra threads mostly contend (7-10x slower measured on 2 busy cores).
+    The organism (`workers.maira2.organism`, `model_steps` training steps, default 600) learns
+    to write findings for drawn studies made from `reports` (default: OpenI's); the demo SAE is
+    trained on its activations over the training studies. Torch runs on one thread: the tiny
+    model's operations are too small to gain from more, and on a small shared machine extra
+    threads mostly contend (7-10x slower measured on 2 busy cores).
     """
+    import dataclasses
+
     import torch
 
-    from workers.corpus.synthetic import write_synthetic_reports
+    from workers.corpus import read_reports
+    from workers.maira2.organism import OrganismConfig
 
     torch.set_num_threads(1)
     build = DemoBuild(home)
+    config = OrganismConfig()
+    if model_steps is not None:
+        config = dataclasses.replace(config, steps=model_steps)
     started = time.monotonic()
-    reports_csv = reports or write_synthetic_reports(build.folder / "reports.csv", N_REPORTS)
-    # Reports to process, for the progress bars (unknown for a CSV of yours without --limit).
-    total = min(limit or N_REPORTS, N_REPORTS) if reports is None else limit
+    source = organism_source(build, reports)
     build.timed("corpus", started)
     started = time.monotonic()
-    replay, activations = capture_corpus(build, reports_csv, limit, total)
+    reports_csv, _ = train_model(build, source, config)
+    images = reports_csv.parent / "images"
+    build.timed("model", started)
+    total = sum(1 for _ in read_reports(reports_csv, limit=limit))
+    started = time.monotonic()
+    replay, activations = capture_corpus(build, reports_csv, limit, total, images)
     build.timed("capture", started)
     started = time.monotonic()
     sae_folder = train_demo_sae(build, activations, steps)
@@ -252,7 +319,7 @@ def build_demo(
     say(f"import    : SAE {DEMO_SAE!r} into the database")
     import_demo_sae(sae_folder)
     build.timed("import", started)
-    precompute_and_label(engine, build, reports_csv, limit, replay, total)
+    precompute_and_label(engine, build, reports_csv, limit, replay, total, images)
     started = time.monotonic()
     label_with_standin(engine, DEMO_SAE)
     build.timed("llm labels", started)
@@ -268,7 +335,7 @@ def _die_with_parent() -> None:
 
 def start_worker(url: str, log_file: Path) -> subprocess.Popen:
     """`maira-sae worker` as a child process on the same database, logging to `log_file`."""
-    environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
+    environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url, "MAIRA_SAE_MODEL_PATH": MODEL}
     with log_file.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
@@ -351,7 +418,12 @@ def command(args: argparse.Namespace) -> int:
             if args.rebuild or not demo_present(engine):
                 say("building the demo dataset (first start or --rebuild)")
                 build = build_demo(
-                    engine, settings.home, args.reports, args.limit, args.steps or TRAIN_STEPS
+                    engine,
+                    settings.home,
+                    args.reports,
+                    args.limit,
+                    args.steps or TRAIN_STEPS,
+                    args.model_steps,
                 )
                 log.info("demo dataset built: %s", build.timings)
                 say(f"built in {sum(build.timings.values()):.0f} s")

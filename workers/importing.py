@@ -4,9 +4,9 @@ The SAE row gets the hook point, sizes, threshold, Matryoshka group sizes, input
 path and streamed sha256, and config.json; every feature gets its group and its 16 nearest
 decoder-cosine neighbours. `--model` names the language model row: omitted means 'maira-2'
 (weights for `--input-scale auto` from settings.model_path), 'tiny' means 'maira-2-tiny' (the
-offline test model), an existing folder means 'maira-2' loaded from that folder, anything else is
-taken as the slug. Re-importing the same weights under the same name is a no-op; different
-weights need `--replace`.
+offline test model), 'organism' means 'maira-2-organism' (the demo's trained model), an existing
+folder means 'maira-2' loaded from that folder, anything else is taken as the slug.
+Re-importing the same weights under the same name is a no-op; different weights need `--replace`.
 
 `--input-scale auto` runs the model (text-only prompts, teacher-forced) over a few hundred report
 tokens (`--reports CSV`, else deterministic synthetic demo reports), fits the SAE at 1, 22.34 (the
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 NEIGHBOURS = 16
 DEFAULT_MODEL_SLUG = "maira-2"
 TINY_MODEL_SLUG = "maira-2-tiny"
+ORGANISM_MODEL_SLUG = "maira-2-organism"
 AUTO_SCALE_CANDIDATES = (1.0, 22.34)
 AUTO_SCALE_TOKENS = 400
 AUTO_SCALE_BATCH = 64
@@ -54,7 +55,7 @@ class ModelChoice:
 
     slug: str
     weights: str | None
-    """A folder, 'tiny', or None for settings.model_path."""
+    """A folder, 'tiny', 'organism', or None for settings.model_path."""
 
 
 def model_choice(model: str | None) -> ModelChoice:
@@ -63,6 +64,8 @@ def model_choice(model: str | None) -> ModelChoice:
         return ModelChoice(DEFAULT_MODEL_SLUG, None)
     if model == "tiny":
         return ModelChoice(TINY_MODEL_SLUG, "tiny")
+    if model == "organism":
+        return ModelChoice(ORGANISM_MODEL_SLUG, "organism")
     if Path(model).is_dir():
         return ModelChoice(DEFAULT_MODEL_SLUG, str(Path(model).resolve()))
     return ModelChoice(model, None)

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 MODEL_NAMES = {
     "maira-2": "MAIRA-2",
     "maira-2-tiny": "MAIRA-2 architecture, tiny random weights (tests and demo)",
+    "maira-2-organism": "MAIRA-2 architecture, tiny, trained on drawn studies (demo)",
     "maira-2-synthetic": "MAIRA-2 (synthetic data)",
 }
 COPY_BATCH_ROWS = 8192

@@ -55,6 +55,28 @@ def default_tiny_folder() -> Path:
     return get_settings().home / "models" / "tiny-maira2"
 
 
+def default_organism_folder() -> Path:
+    """Where `Maira2Runner.load("organism")` keeps the demo organism: `<home>/models/organism`."""
+    from db.settings import get_settings
+
+    return get_settings().home / "models" / "organism"
+
+
+def resolve_model_folder(model_path: str | Path) -> Path:
+    """A weights folder; "tiny" and "organism" are built (or trained) on first use.
+
+    "organism" loads whatever build the demo trained there (its configuration may be a quick one).
+    """
+    if str(model_path) == "tiny":
+        return ensure_tiny_model(default_tiny_folder())
+    if str(model_path) == "organism":
+        from workers.maira2.organism import ensure_organism_model, is_built
+
+        folder = default_organism_folder()
+        return folder if is_built(folder) else ensure_organism_model(folder)
+    return Path(model_path)
+
+
 class Maira2Runner:
     """A loaded MAIRA-2 with its tokenizer and image processor, hooked at one decoder layer."""
 
@@ -95,15 +117,11 @@ class Maira2Runner:
         point: HookPoint = "output",
         steering_scale: float = 1.0,
     ) -> Maira2Runner:
-        """Load weights from a folder, or "tiny" (built under `default_tiny_folder()` if absent).
+        """Load weights from a folder, "tiny" or "organism" (see `resolve_model_folder`).
 
         `dtype` None means bfloat16 on CUDA and float32 elsewhere.
         """
-        folder = (
-            ensure_tiny_model(default_tiny_folder())
-            if str(model_path) == "tiny"
-            else Path(model_path)
-        )
+        folder = resolve_model_folder(model_path)
         if dtype is None:
             dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
         model = load_maira2_model(folder, device=device, dtype=dtype)
@@ -170,6 +188,19 @@ class Maira2Runner:
         with self._lock:
             batch = self.batch([self.encode(study)])
             return self._generate(batch, max_new_tokens, seed, do_sample)[0]
+
+    def generate_reports(
+        self, studies: Sequence[Study], max_new_tokens: int = 300, batch_size: int = 8
+    ) -> list[str]:
+        """Greedy findings for several studies, `batch_size` at a time (left-padded batches)."""
+        reports: list[str] = []
+        for start in range(0, len(studies), batch_size):
+            with self._lock:
+                batch = self.batch(
+                    [self.encode(study) for study in studies[start : start + batch_size]]
+                )
+                reports.extend(self._generate(batch, max_new_tokens, 0, False))
+        return reports
 
     def capture(
         self, studies: Sequence[Study], reports: Sequence[str], batch_size: int = 8

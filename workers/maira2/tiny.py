@@ -116,19 +116,23 @@ def radiology_corpus(n_reports: int = 400, seed: int = 0) -> list[str]:
     return [*reports, *(_PROMPT_WORDS * 20)]
 
 
-def build_tokenizer(seed: int = 0, vocab_size: int = 800) -> PreTrainedTokenizerBase:
+def build_tokenizer(
+    seed: int = 0, vocab_size: int = 800, corpus: list[str] | None = None
+) -> PreTrainedTokenizerBase:
     """A Llama-2-style tokenizer laid out like the released MAIRA-2 one, pieces trained here.
 
     Same class and whitespace handling as the released files (`LlamaTokenizer`, `legacy=False`:
     no normalizer, Metaspace with prepend scheme "first" and no split, byte fallback, a decoder
     that strips one leading space), the same ids for <unk>/<s>/</s> (0-2), the byte pieces
     (3-258), the lone "\u2581" (29871) and the added tokens (32000-32206), 32,207 in all, pad =
-    <unk>. Only the BPE pieces between are trained on `radiology_corpus`; unused ids are filler.
+    <unk>. Only the BPE pieces between are trained, on `corpus` plus the prompt's wording (default
+    `radiology_corpus`); unused ids are filler.
     """
+    texts = radiology_corpus(seed=seed) if corpus is None else [*corpus, *(_PROMPT_WORDS * 20)]
     trainer_backend = Tokenizer(models.BPE(unk_token="<unk>"))
     trainer_backend.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always", split=True)
     trainer_backend.train_from_iterator(
-        radiology_corpus(seed=seed),
+        texts,
         trainers.BpeTrainer(
             vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
         ),
@@ -166,14 +170,16 @@ def build_tokenizer(seed: int = 0, vocab_size: int = 800) -> PreTrainedTokenizer
     return tokenizer
 
 
-def tiny_config(tokenizer: PreTrainedTokenizerBase) -> Maira2Config:
+def tiny_config(
+    tokenizer: PreTrainedTokenizerBase, n_layers: int = N_LAYERS, mlp_width: int = 128
+) -> Maira2Config:
     """MAIRA-2's config shape at toy width; `image_seq_length` = (56 / 14)^2 = 16."""
     text_config = {
         "model_type": "llama",
         "vocab_size": len(tokenizer),
         "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": N_LAYERS,
+        "intermediate_size": mlp_width,
+        "num_hidden_layers": n_layers,
         "num_attention_heads": 4,
         "num_key_value_heads": 4,
         "max_position_embeddings": 2048,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from db.settings import get_settings
 from tests.support.aggregates import assert_aggregates_current
 from workers.demo import DEMO_SAE, build_demo, demo_present
 from workers.precompute.keywords import PROVENANCE, SOURCE_KEY
+
+FINDING_WORDS = re.compile(r"effusion|pneumothorax|cardiomegaly|heart|opacit|consolidation|tube")
+"""Words that name a finding the organism's drawn studies show; some SAE labels carry them."""
 
 
 @pytest.fixture
@@ -32,11 +36,18 @@ def demo_settings(monkeypatch: pytest.MonkeyPatch, fresh_engine, tmp_path: Path)
 def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
     engine, home = demo_settings
     assert not demo_present(engine)
-    build = build_demo(engine, home, limit=120, steps=120)
+    build = build_demo(engine, home, limit=120, steps=120, model_steps=10)
     assert demo_present(engine)
     assert set(build.timings) == {
-        "corpus", "capture", "train", "import", "precompute", "labels", "llm labels"
-    }  # fmt: skip
+        "corpus",
+        "model",
+        "capture",
+        "train",
+        "import",
+        "precompute",
+        "labels",
+        "llm labels",
+    }
     assert (home / "saes" / DEMO_SAE / "ae.pt").is_file()
     with engine.connect() as connection:
         sae = connection.execute(
@@ -77,6 +88,7 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         source == "heuristic" and provenance == PROVENANCE for source, provenance, *_ in labels
     )
     assert all(text_.startswith("keywords: ") and label == text_ for *_, text_, label in labels)
+    assert any(FINDING_WORDS.search(text_) for *_, text_, _ in labels)
     with engine.connect() as connection:
         sae_id = connection.execute(
             text("SELECT id FROM saes WHERE slug = :slug"), {"slug": DEMO_SAE}
@@ -90,7 +102,7 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
 def test_demo_feature_figures_match_their_definitions(demo_settings) -> None:
     """On real precomputed data, each figure of the feature record means what it says."""
     engine, home = demo_settings
-    build_demo(engine, home, limit=60, steps=60)
+    build_demo(engine, home, limit=60, steps=60, model_steps=10)
     with make_sessionmaker(engine)() as session:
         sae = find_sae(session, slug=DEMO_SAE)
         assert sae is not None

@@ -1,0 +1,244 @@
+"""The demo's model organism: the tiny MAIRA-2 classes trained to write findings from drawn images.
+
+`train_organism` builds a tokenizer on the report corpus and a 16-layer MAIRA-2-shaped model
+(same classes and file layout as `tiny.py`: Dinov2 at 56 px -> 16 image tokens, Llama at width
+64) and trains the whole model teacher-forced on (drawn image, findings) pairs with the real prompt
+(`prompt.py`, generation prompt ending "ASSISTANT: ") followed by the report's tokens and EOS.
+
+Only the vocabulary the corpus uses is trained: the loss is a softmax over those ids plus one
+constant zero logit standing for every other id, and the other rows of `lm_head` are zeroed when
+saving, so an unused token's logit is exactly 0 and greedy decoding picks a trained token whenever
+training taught it to beat that zero. `ensure_organism_model` caches the result under a key of
+the version, the configuration and the report file, so later starts load it at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig
+
+from workers.corpus.drawn_studies import DrawnStudy, select_studies, split_held_out
+from workers.corpus.radiographs import DRAWN_FINDINGS
+from workers.maira2.inputs import pixel_values
+from workers.maira2.loading import save_legacy_checkpoint
+from workers.maira2.modeling import Maira2ForConditionalGeneration, image_feature_count
+from workers.maira2.prompt import Study, build_prompt
+from workers.maira2.tiny import build_tokenizer, tiny_config, tiny_image_processor
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+"""Bumped when training changes, so a cached organism from an older build is rebuilt."""
+_COMPLETE = "organism.json"
+DEFAULT_REPORTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "openi_reports.csv"
+
+
+@dataclass(frozen=True)
+class OrganismConfig:
+    """How the organism is built and trained."""
+
+    steps: int = 600
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    warmup_steps: int = 30
+    n_layers: int = 16
+    mlp_width: int = 128
+    vocab_size: int = 1200
+    max_words: int = 40
+    held_out_fraction: float = 0.1
+    balance: float = 1.0
+    """Sampling weight of a study = 1 / (studies with its finding combination) ** balance."""
+    findings_weight: float = 3.0
+    """Weight of the auxiliary loss that reads the drawn findings off each report position."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class OrganismData:
+    """The studies the organism is trained on and the ones held out for evaluation."""
+
+    train: list[DrawnStudy]
+    held_out: list[DrawnStudy]
+
+
+def organism_data(reports_csv: Path, config: OrganismConfig) -> OrganismData:
+    studies = select_studies(reports_csv, config.max_words, config.seed)
+    train, held_out = split_held_out(studies, config.held_out_fraction, config.seed)
+    return OrganismData(train, held_out)
+
+
+def _prompt_ids(tokenizer, image_seq_length: int) -> list[int]:
+    """The findings prompt for a frontal image with every free-text field "N/A"."""
+    from PIL import Image
+
+    image_token = tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids("<image>"))
+    prompt = build_prompt(
+        Study(frontal=Image.new("L", (8, 8))), tokenizer, image_seq_length, image_token
+    )
+    return tokenizer(prompt.text, add_special_tokens=not prompt.text.startswith("<s>"))["input_ids"]
+
+
+def _schedule(step: int, config: OrganismConfig) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train_organism(
+    folder: Path,
+    data: OrganismData,
+    config: OrganismConfig,
+    on_step: Callable[[int, float], None] | None = None,
+) -> Path:
+    """Train the organism on `data.train` and save it into `folder` in the released layout."""
+    reports = [study.report for study in data.train]
+    tokenizer = build_tokenizer(seed=config.seed, vocab_size=config.vocab_size, corpus=reports)
+    model_config = tiny_config(tokenizer, n_layers=config.n_layers, mlp_width=config.mlp_width)
+    image_processor = tiny_image_processor()
+    torch.manual_seed(config.seed)
+    model = Maira2ForConditionalGeneration(model_config)
+    prompt = _prompt_ids(tokenizer, image_feature_count(model_config))
+    eos = tokenizer.eos_token_id
+    report_ids = [
+        tokenizer(text, add_special_tokens=False)["input_ids"] + [eos] for text in reports
+    ]
+    used = sorted({token for ids in report_ids for token in ids})
+    subset = torch.tensor(used)
+    to_subset = {token: index for index, token in enumerate(used)}
+    counts = Counter(study.key for study in data.train)
+    weights = torch.tensor([counts[study.key] ** -config.balance for study in data.train])
+    generator = torch.Generator().manual_seed(config.seed)
+    probe = torch.nn.Linear(model_config.text_config.hidden_size, len(DRAWN_FINDINGS))
+    optimizer = torch.optim.Adam(
+        [*model.parameters(), *probe.parameters()], lr=config.learning_rate
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _schedule(step, config))
+    model.train()
+    started = time.monotonic()
+    for step in range(config.steps):
+        picks = torch.multinomial(weights, config.batch_size, True, generator=generator).tolist()
+        seeds = torch.randint(0, 2**31 - 1, (len(picks),), generator=generator).tolist()
+        images = [
+            DrawnStudy("", "", data.train[pick].findings, seed).image()
+            for pick, seed in zip(picks, seeds, strict=True)
+        ]
+        width = max(len(report_ids[pick]) for pick in picks)
+        input_ids = torch.full((len(picks), len(prompt) + width), tokenizer.pad_token_id)
+        attention = torch.zeros_like(input_ids)
+        targets = torch.full((len(picks), len(prompt) + width), -100)
+        for row, pick in enumerate(picks):
+            ids = report_ids[pick]
+            input_ids[row, : len(prompt) + len(ids)] = torch.tensor(prompt + ids)
+            attention[row, : len(prompt) + len(ids)] = 1
+            targets[row, len(prompt) - 1 : len(prompt) - 1 + len(ids)] = torch.tensor(
+                [to_subset[token] for token in ids]
+            )
+        hidden = model.model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            pixel_values=pixel_values(image_processor, images),
+        ).last_hidden_state
+        mask = targets >= 0
+        logits = hidden[mask] @ model.lm_head.weight[subset].T
+        logits = torch.cat([logits, logits.new_zeros(logits.shape[0], 1)], dim=1)
+        loss = torch.nn.functional.cross_entropy(logits, targets[mask])
+        drawn = torch.tensor(
+            [[name in data.train[pick].findings for name in DRAWN_FINDINGS] for pick in picks],
+            dtype=hidden.dtype,
+        )
+        rows = torch.arange(len(picks)).unsqueeze(1).expand_as(mask)[mask]
+        loss = loss + config.findings_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+            probe(hidden[mask]), drawn[rows]
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        if on_step is not None:
+            on_step(step, loss.item())
+    log.info("organism: %d steps in %.1f s", config.steps, time.monotonic() - started)
+    with torch.no_grad():
+        unused = torch.ones(model.lm_head.weight.shape[0], dtype=torch.bool)
+        unused[subset] = False
+        model.lm_head.weight[unused] = 0.0
+    model.eval()
+    save_legacy_checkpoint(model, folder)
+    tokenizer.save_pretrained(folder)
+    image_processor.save_pretrained(folder)
+    GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    ).save_pretrained(folder)
+    return folder
+
+
+def cache_key(reports_csv: Path, config: OrganismConfig) -> str:
+    """Version, configuration and report file contents, hashed: what a cached build must match."""
+    digest = hashlib.sha256(json.dumps([VERSION, asdict(config)]).encode())
+    digest.update(reports_csv.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _stamp(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / _COMPLETE).read_text())["key"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def is_built(folder: Path) -> bool:
+    """Whether `folder` holds a complete organism build (of any configuration)."""
+    return _stamp(folder) is not None
+
+
+def ensure_organism_model(
+    folder: Path | str,
+    reports_csv: Path = DEFAULT_REPORTS,
+    config: OrganismConfig | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    data: OrganismData | None = None,
+) -> Path:
+    """Return `folder`, training the organism there first unless a matching build is cached.
+
+    `data` (if given) must be `organism_data(reports_csv, config)`. Training goes into a sibling
+    temporary folder renamed into place when complete.
+    """
+    folder = Path(folder)
+    config = config or OrganismConfig()
+    if not reports_csv.is_file():
+        raise FileNotFoundError(f"{reports_csv}: the organism's report CSV is missing")
+    key = cache_key(reports_csv, config)
+    if _stamp(folder) == key:
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        data = data or organism_data(reports_csv, config)
+        train_organism(staging, data, config, on_step)
+        (staging / _COMPLETE).write_text(json.dumps({"key": key, "config": asdict(config)}) + "\n")
+        if folder.exists() and _stamp(folder) != key:
+            shutil.rmtree(folder)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if _stamp(folder) != key:
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
