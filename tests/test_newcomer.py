@@ -151,7 +151,7 @@ def test_the_demo_serves_its_first_feature_page_quietly(demo: Demo) -> None:
     assert demo.stdout[0] == f"maira-sae demo: details are logged to {log_file}"
     assert len(demo.stdout) <= 10, demo.stdout
     assert not any("INFO" in line or "alembic" in line for line in demo.stdout)
-    assert "uvicorn" in log_file.read_text()
+    assert "app.main: database ready" in log_file.read_text()
     assert embedded_postgres_running(demo.home)
 
 
