@@ -152,7 +152,8 @@ class Settings(BaseSettings):
     rate_limits: dict[str, int] = Field(
         default_factory=dict,
         description="Per-bucket limits overriding rate_limit_per_window, as JSON, e.g. "
-        '{"encode": 10, "login": 5}. Buckets: encode, steer, uploads, login.',
+        '{"encode": 10, "login": 5}. Buckets: encode, steer, uploads, login, autointerp, '
+        "steering_studies.",
     )
     login_attempts_per_window: int = Field(
         10, ge=1, description="Sign-in attempts each client address may make per window."

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited, require_role
 from app.paths import RowId
 from app.schemas.autointerp import (
     AutointerpRunOut,
@@ -40,10 +40,16 @@ def run_out(request: Request, summary: dict) -> AutointerpRunOut:
     "/runs",
     name="api_start_autointerp_run",
     status_code=202,
+    dependencies=[Depends(require_role("researcher")), rate_limited("autointerp")],
     responses={
-        403: {"description": "The endpoint is off site and this deployment forbids it."},
+        401: {"description": "Not signed in (send an API key)."},
+        403: {
+            "description": "Not a researcher or admin, or the endpoint is off site and this "
+            "deployment forbids it."
+        },
         404: {"description": "No such SAE."},
         422: {"description": "No feature matches, or an invalid field."},
+        429: {"description": "Too many runs started; retry after `Retry-After` seconds."},
     },
 )
 async def post_run(
@@ -53,9 +59,10 @@ async def post_run(
     session: SessionDep,
     settings: SettingsDep,
 ) -> AutointerpRunOut:
-    """Start a run: the features are split into `autointerp` queue jobs that any worker takes.
-    Explanations and scores are stored as they finish; LLM answers are cached by request hash,
-    so a re-run never pays twice. `remote_warning` is set when report text leaves the site."""
+    """Start a run (researchers and admins): the features are split into `autointerp` queue
+    jobs that any worker takes. Explanations and scores are stored as they finish; LLM answers
+    are cached by request hash, so a re-run never pays twice. `remote_warning` is set when
+    report text leaves the site."""
     try:
         run_id = await run_in_threadpool(start_run, session, settings, body)
     except RunRejected as error:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.accepted import as_http_errors
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
 from app.schemas.steering_studies import (
     SteeringStudyAccepted,
     SteeringStudyOut,
@@ -46,17 +46,23 @@ def study_urls(request: Request) -> Callable[[uuid.UUID], StudyUrls]:
     "",
     name="api_steering_studies",
     status_code=202,
-    responses={422: {"description": "An unknown SAE, feature or upload, or alpha too large."}},
+    dependencies=[rate_limited("steering_studies")],
+    responses={
+        422: {"description": "An unknown SAE, feature or upload, or alpha too large."},
+        429: {"description": "Too many studies started; retry after `Retry-After` seconds."},
+    },
 )
 async def post_steering_study(
     body: SteeringStudyRequest, request: Request, session: SessionDep, settings: SettingsDep
 ) -> SteeringStudyAccepted:
-    """Steer each feature alone at each alpha over every study (stored uploads and text), split
+    """Steer each feature alone at each alpha over every study (stored uploads and text; only
+    uploads of the requester count), split
     into queue jobs across the running workers (or `parts`), and measure per feature and alpha
     the share of reports with on-target finding changes only, off-target only, both or none.
 
     The target observations of a feature are those its label names (mapped to the 14 CheXpert
-    observations) unless `targets` is given. Alpha units as for `POST /steer`.
+    observations) unless `targets` is given. Alpha units as for `POST /steer`. The study, like
+    a job, is seen only by whoever started it (and admins).
     """
     async with as_http_errors():
         study = await run_in_threadpool(submit_steering_study, session, settings, body)
@@ -73,7 +79,7 @@ async def post_steering_study(
     name="api_steering_study",
     response_model=SteeringStudyOut,
     responses={
-        404: {"description": "No such steering study."},
+        404: {"description": "No such steering study (or another person's)."},
         409: {"description": "CSV asked for before every part has succeeded."},
         200: {"content": {"text/csv": {}}},
     },

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.autointerp import run_out
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited, require_role
+from app.errors import describe_error
 from app.paths import RowId
 from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
 from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
 from app.services.saes import list_saes
+from app.services.uploads import RequestRejected, read_form
 from app.templating import render, render_block
 from workers.autointerp.endpoint import endpoint_from_settings, remote_warning
 
@@ -23,6 +24,7 @@ router = APIRouter()
 
 PAGE = "autointerp_run.html"
 FORM = "autointerp_form.html"
+RESEARCHER = Depends(require_role("researcher"))
 
 
 def _run(request: Request, session: SessionDep, run_id: uuid.UUID) -> AutointerpRunOut:
@@ -32,9 +34,10 @@ def _run(request: Request, session: SessionDep, run_id: uuid.UUID) -> Autointerp
     return run_out(request, summary)
 
 
-@router.get("/autointerp", name="autointerp_form")
+@router.get("/autointerp", name="autointerp_form", dependencies=[RESEARCHER])
 def autointerp_form(request: Request, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    """The form: SAE, features, explainer and scorer models, endpoint (warned when off site)."""
+    """The form (researchers and admins): SAE, features, explainer and scorer models, endpoint
+    (warned when off site)."""
     return _form(request, session, settings, error=None, status_code=200)
 
 
@@ -57,35 +60,37 @@ def _form(
     return render(request, FORM, context, status_code=status_code)
 
 
-@router.post("/autointerp", name="autointerp_start")
+@router.post(
+    "/autointerp", name="autointerp_start", dependencies=[RESEARCHER, rate_limited("autointerp")]
+)
 async def autointerp_start(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    sae: Annotated[str, Form(max_length=200)],
-    explainer: Annotated[str, Form(max_length=200)],
-    scorer: Annotated[str, Form(max_length=200)],
-    limit: Annotated[int | None, Form()] = None,
-    unlabelled: Annotated[bool, Form()] = False,
-    preset: Annotated[str, Form(max_length=20)] = "default",
-    feature: Annotated[int | None, Form(ge=0)] = None,
+    request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Start a run from the form (or one feature's "explain and score again"), then go to its
     page. The explainer's answers are cached, so re-scoring with another scorer re-uses the
-    label at no cost."""
+    label at no cost. The form is read once, by the CSRF check and here alike (`read_form`)."""
     try:
-        body = AutointerpRunRequest(
-            sae=sae,
-            explainer=explainer,
-            scorer=scorer,
-            features=None if feature is None else [feature],
-            limit=limit,
-            unlabelled=unlabelled,
-            preset=preset,  # type: ignore[arg-type]
+        form = await read_form(request, settings)
+    except RequestRejected as error:
+        raise HTTPException(error.status_code, error.message, headers=error.headers) from None
+    fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    await form.close()
+    feature = fields.get("feature") or None
+    try:
+        body = AutointerpRunRequest.model_validate(
+            {
+                "sae": fields.get("sae", ""),
+                "explainer": fields.get("explainer", ""),
+                "scorer": fields.get("scorer", ""),
+                "features": None if feature is None else [feature],
+                "limit": fields.get("limit") or None,
+                "unlabelled": fields.get("unlabelled") or False,
+                "preset": fields.get("preset") or "default",
+            }
         )
         run_id = await run_in_threadpool(start_run, session, settings, body)
     except ValidationError as error:
-        message = "; ".join(e["msg"] for e in error.errors())
+        message = "; ".join(describe_error(item) for item in error.errors(include_url=False))
         return await run_in_threadpool(
             _form, request, session, settings, error=message, status_code=422
         )

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.steering_studies import study_urls
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, rate_limited
 from app.errors import describe_error
 from app.pages.charts import Chart, paired_bars
 from app.pages.live import saes_for_form
@@ -103,7 +103,11 @@ def _request_values(form: FormData) -> dict[str, Any]:
     return values
 
 
-@router.post("/steering-studies", name="steering_study_submit")
+@router.post(
+    "/steering-studies",
+    name="steering_study_submit",
+    dependencies=[rate_limited("steering_studies")],
+)
 async def steering_study_submit(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:

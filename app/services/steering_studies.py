@@ -36,6 +36,7 @@ from app.services.live import check_features, find_target, study_params, submit_
 from app.services.uploads import RequestRejected, purge_expired_uploads
 from db.jobs import parse_job_id
 from db.models import Job, Sae, SteeringStudy
+from db.ownership import can_see
 from db.settings import Settings
 from db.workers import count_live_workers
 from workers.findings.phrases import OBSERVATIONS
@@ -192,13 +193,17 @@ def _results(study: SteeringStudy, parts: list[Job]) -> list[FeatureResults]:
 def find_steering_study(
     session: Session, study_id: uuid.UUID | str, urls: Callable[[uuid.UUID], StudyUrls]
 ) -> SteeringStudyOut | None:
-    """The study with its parts' progress and, once every part succeeded, its results."""
+    """The study with its parts' progress and, once every part succeeded, its results; None
+    when there is no such study or its parts are another person's (the parts are jobs owned by
+    whoever started the study, see db.ownership)."""
     parsed = parse_job_id(study_id)
     study = None if parsed is None else session.get(SteeringStudy, parsed)
     if study is None:
         return None
-    sae = session.scalar(select(Sae.slug).where(Sae.id == study.sae_id))
     jobs = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(study.job_ids)))}
+    if not all(can_see(session, job) for job in jobs.values()):
+        return None
+    sae = session.scalar(select(Sae.slug).where(Sae.id == study.sae_id))
     parts = [jobs[job_id] for job_id in study.job_ids if job_id in jobs]
     if len(parts) < len(study.job_ids) or any(p.status in ("failed", "cancelled") for p in parts):
         status = "failed"

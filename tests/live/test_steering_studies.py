@@ -15,11 +15,15 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
+from app.services.accounts import add_user
+from app.services.api_keys import create_key
 from db.engine import make_engine, make_sessionmaker
 from db.models import Job
 from db.workers import count_live_workers
+from tests.app.accounts.conftest import PASSWORD
 from tests.live.conftest import SAE_SLUG, LiveSetup, prepare_live
 from tests.live.images import xray_png
+from tests.support.csrf import form_token
 from tests.support.workers import WorkerStarter
 from workers.kinds.steering_study import StudyPartResult
 
@@ -236,6 +240,7 @@ def test_the_form_uploads_the_images_and_starts_the_study(client: TestClient) ->
     assert 'name="features" type="text" required value="9"' in form.text
     files = [("images", (f"{n}.png", xray_png(500 + n), "image/png")) for n in range(2)]
     data = {"sae": SAE_SLUG, "features": "9", "alphas": "-10, 10", "indication": "Cough."}
+    data["csrf_token"] = form_token(client)
     response = client.post("/steering-studies", data=data, files=files)
     assert response.status_code == 303, response.text
     body = client.get("/api/v1" + response.headers["location"]).json()
@@ -247,3 +252,51 @@ def test_the_form_uploads_the_images_and_starts_the_study(client: TestClient) ->
     assert 'value="9"' in bad.text
     empty = client.post("/steering-studies", data=data)
     assert empty.status_code == 422 and "choose frontal images" in empty.text
+
+
+def test_a_study_and_its_uploads_belong_to_the_browser_that_made_them(
+    setup: LiveSetup, client: TestClient
+) -> None:
+    client.get("/")  # a browser with its own anonymous id
+    upload = client.post(
+        "/api/v1/uploads", files={"image": ("x.png", xray_png(402), "image/png")}
+    ).json()["id"]
+    request = {"sae": SAE_SLUG, "features": [3], "alphas": [5], "studies": [{"frontal": upload}]}
+    with TestClient(create_app(setup.settings()), follow_redirects=False) as other:
+        other.get("/")
+        stolen = other.post("/api/v1/steering-studies", json=request)
+        assert stolen.status_code == 422 and "has expired" in str(stolen.json()["detail"])
+        form = {
+            "sae": SAE_SLUG,
+            "features": "3",
+            "alphas": "5",
+            "upload_ids": upload,
+            "csrf_token": form_token(other),
+        }
+        stolen_form = other.post("/steering-studies", data=form)
+        assert stolen_form.status_code == 422 and "has expired" in stolen_form.text
+        mine = client.post("/api/v1/steering-studies", json=request)
+        assert mine.status_code == 202, mine.text
+        accepted = mine.json()
+        assert client.get(accepted["api_url"]).status_code == 200
+        assert client.get(accepted["url"]).status_code == 200
+        assert other.get(accepted["api_url"]).status_code == 404
+        assert other.get(f"{accepted['api_url']}?format=csv").status_code == 404
+        assert other.get(accepted["url"]).status_code == 404
+
+
+def test_starting_studies_is_rate_limited(
+    setup: LiveSetup, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as session:
+        user = add_user(session, name="limited", role="researcher", password=PASSWORD)
+        secret = create_key(session, user_id=user.id, name="t").secret
+    settings = setup.settings(rate_limits={"steering_studies": 1})
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        client.headers["Authorization"] = f"Bearer {secret}"
+        bad = {"sae": SAE_SLUG, "features": [64], "alphas": [5], "studies": []}
+        assert client.post("/api/v1/steering-studies", json=bad).status_code == 422
+        refused = client.post("/api/v1/steering-studies", json=bad)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert "steering_studies" in refused.json()["detail"]
+        assert client.post("/steering-studies", data={"sae": SAE_SLUG}).status_code == 429

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.services.accounts import add_user
 from db.models import (
     AutointerpRun,
     AutointerpRunFeature,
@@ -16,7 +17,9 @@ from db.models import (
     Score,
 )
 from db.settings import Settings
+from tests.app.accounts.conftest import PASSWORD
 from tests.support.autointerp import KEYWORDS, standin_server, standin_stats
+from tests.support.csrf import form_token
 from tests.workers.autointerp.conftest import keyword_sae
 from workers.autointerp.config import AutointerpConfig
 from workers.autointerp.job import run_batches
@@ -266,10 +269,19 @@ def test_rescoring_with_another_scorer_is_one_click_and_pays_no_explanation(
             select(Explanation).where(Explanation.source_key == f"llm:run:{run.id}")
         ).first()
         index = session.get_one(Feature, explanation.feature_id).index
+        add_user(session, name="rita", role="researcher", password=PASSWORD)
     client = make_app_client(url)
-    page = client.get(f"/autointerp/explanations/{explanation.id}")
-    assert "Explain and score again" in page.text
+    link = f"/autointerp/explanations/{explanation.id}"
+    assert "Explain and score again" not in client.get(link).text  # anonymous: no button
+    signed_in = client.post(
+        "/login",
+        data={"name": "rita", "password": PASSWORD, "csrf_token": form_token(client)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    assert "Explain and score again" in client.get(link).text
     form = {"sae": "kw", "feature": str(index), "explainer": "stand-in", "scorer": "stand-in:b"}
+    form["csrf_token"] = form_token(client)
     started = client.post("/autointerp", data=form, follow_redirects=False)
     assert started.status_code == 303
     run_id = started.headers["location"].rsplit("/", 1)[1]
