@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from app.deps import AdminUser, SessionDep, require_role
@@ -33,6 +33,11 @@ from app.services.saes import find_sae
 
 router = APIRouter(prefix="/campaigns", tags=["review"])
 Reviewer = Annotated[UserOut, Depends(require_role("reviewer"))]
+MAX_CAMPAIGN_ID = 2**31 - 1
+CampaignId = Annotated[
+    int,
+    Path(ge=1, le=MAX_CAMPAIGN_ID, description="A campaign's id (a positive 32-bit integer)."),
+]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"description": "No such campaign or item."},
@@ -43,22 +48,20 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 @contextmanager
 def review_errors(session: Session) -> Iterator[None]:
-    """Commit on success; service errors become 404/409/422 (and roll back)."""
+    """Commit on success; service errors become 404/409/422 (the request's session is then
+    closed uncommitted, see app.deps.get_session)."""
     try:
         yield
         session.commit()
     except (review.CampaignNotFound, review.ItemNotFound) as error:
-        session.rollback()
         raise HTTPException(404, str(error)) from None
     except review.CampaignClosed as error:
-        session.rollback()
         raise HTTPException(409, str(error)) from None
     except review.InvalidCampaign as error:
-        session.rollback()
         raise HTTPException(422, str(error)) from None
 
 
-@router.get("", name="api_campaigns")
+@router.get("", name="api_campaigns", responses={404: {"description": "No such SAE."}})
 def get_campaigns(
     session: SessionDep, sae: Annotated[str | None, Query(max_length=200)] = None
 ) -> list[CampaignSummary]:
@@ -89,14 +92,14 @@ def post_campaign(
 
 
 @router.get("/{campaign_id}", name="api_campaign", responses=ERRORS)
-def get_campaign(campaign_id: RowId, session: SessionDep) -> CampaignSummary:
+def get_campaign(campaign_id: CampaignId, session: SessionDep) -> CampaignSummary:
     """One campaign's spec and size."""
     with review_errors(session):
         return review.get_campaign(session, campaign_id)
 
 
 @router.get("/{campaign_id}/progress", name="api_campaign_progress", responses=ERRORS)
-def get_progress(campaign_id: RowId, session: SessionDep, user: Reviewer) -> CampaignProgress:
+def get_progress(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> CampaignProgress:
     """Ratings so far, overall and per reviewer (pseudonymised), and what remains."""
     with review_errors(session):
         return review.campaign_progress(session, campaign_id)
@@ -109,7 +112,7 @@ def get_progress(campaign_id: RowId, session: SessionDep, user: Reviewer) -> Cam
     response_model_exclude_none=True,
     responses={**ERRORS, 204: {"description": "Nothing left for this reviewer."}},
 )
-def get_next(campaign_id: RowId, session: SessionDep, user: Reviewer) -> ReviewItem | Response:
+def get_next(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> ReviewItem | Response:
     """The signed-in reviewer's next item. In blinded campaigns it has neither the label's
     source nor its scores; `answer` is absent until the reviewer has answered."""
     with review_errors(session):
@@ -125,7 +128,9 @@ def get_next(campaign_id: RowId, session: SessionDep, user: Reviewer) -> ReviewI
     response_model_exclude_none=True,
     responses=ERRORS,
 )
-def get_item(campaign_id: RowId, item_id: RowId, session: SessionDep, user: Reviewer) -> ReviewItem:
+def get_item(
+    campaign_id: CampaignId, item_id: RowId, session: SessionDep, user: Reviewer
+) -> ReviewItem:
     """An item the signed-in reviewer may rate, with their earlier answer (to go back)."""
     with review_errors(session):
         return review.get_item(
@@ -134,7 +139,7 @@ def get_item(campaign_id: RowId, item_id: RowId, session: SessionDep, user: Revi
 
 
 @router.get("/{campaign_id}/ratings", name="api_campaign_my_ratings", responses=ERRORS)
-def get_ratings(campaign_id: RowId, session: SessionDep, user: Reviewer) -> list[StoredAnswer]:
+def get_ratings(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> list[StoredAnswer]:
     """The signed-in reviewer's own answers, most recently changed first."""
     with review_errors(session):
         review.get_campaign(session, campaign_id)
@@ -143,7 +148,7 @@ def get_ratings(campaign_id: RowId, session: SessionDep, user: Reviewer) -> list
 
 @router.post("/{campaign_id}/ratings", name="api_campaign_rate", responses=ERRORS)
 def post_rating(
-    campaign_id: RowId, body: NewRating, session: SessionDep, user: Reviewer
+    campaign_id: CampaignId, body: NewRating, session: SessionDep, user: Reviewer
 ) -> StoredAnswer:
     """Record (or change) the signed-in reviewer's answer on the item `item_id`."""
     answer = Answer.model_validate(body.model_dump(exclude={"item_id"}))
@@ -159,7 +164,7 @@ def post_rating(
 
 @router.post("/{campaign_id}/skips", name="api_campaign_skip", responses=ERRORS)
 def post_skip(
-    campaign_id: RowId,
+    campaign_id: CampaignId,
     session: SessionDep,
     user: Reviewer,
     item_id: Annotated[int, Query(ge=1, le=2**63 - 1, description="The item passed on.")],
@@ -171,7 +176,7 @@ def post_skip(
 
 @router.get("/{campaign_id}/stats", name="api_campaign_stats", responses=ERRORS)
 def get_stats(
-    campaign_id: RowId,
+    campaign_id: CampaignId,
     session: SessionDep,
     admin: AdminUser,
     identify: bool = False,
@@ -190,7 +195,7 @@ def get_stats(
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
 )
 def get_export(
-    campaign_id: RowId,
+    campaign_id: CampaignId,
     session: SessionDep,
     admin: AdminUser,
     format: Literal["csv", "json"] = "json",
@@ -210,7 +215,7 @@ def get_export(
 
 @router.get("/{campaign_id}/adjudications", name="api_campaign_adjudications", responses=ERRORS)
 def get_adjudications(
-    campaign_id: RowId, session: SessionDep, admin: AdminUser
+    campaign_id: CampaignId, session: SessionDep, admin: AdminUser
 ) -> list[Adjudication]:
     """The campaign's final verdicts (admins only)."""
     with review_errors(session):
@@ -219,7 +224,7 @@ def get_adjudications(
 
 @router.post("/{campaign_id}/adjudications", name="api_campaign_adjudicate", responses=ERRORS)
 def post_adjudication(
-    campaign_id: RowId, body: NewAdjudication, session: SessionDep, admin: AdminUser
+    campaign_id: CampaignId, body: NewAdjudication, session: SessionDep, admin: AdminUser
 ) -> Adjudication:
     """Record or replace the verdict on a feature the campaign reviews (admins only)."""
     spec = AdjudicationSpec.model_validate(body.model_dump(exclude={"feature_index"}))
