@@ -1,7 +1,10 @@
 // Keyboard-first rating on /review: 1-5 pick the rating, y/n/u the meaningful answer, Enter
-// saves and loads the next item, s skips. Keys typed into text fields stay there.
+// saves and loads the next item, s skips. Keys typed into text fields stay there. The form gets
+// data-keys="on" once the keys work.
 (function () {
   "use strict";
+  var ready = document.getElementById("review-form");
+  if (ready) ready.dataset.keys = "on";
   document.addEventListener("keydown", function (event) {
     var form = document.getElementById("review-form");
     if (!form || event.ctrlKey || event.metaKey || event.altKey) return;
