@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.api import (
     autointerp,
+    campaigns,
     encode,
     features,
     jobs,
@@ -27,3 +28,4 @@ router.include_router(encode.router)
 router.include_router(steer.router)
 router.include_router(steering_studies.router)
 router.include_router(autointerp.router)
+router.include_router(campaigns.router)

@@ -11,6 +11,7 @@ from app.pages import (
     encode,
     features,
     jobs,
+    review,
     saes,
     search,
     steer,
@@ -31,3 +32,4 @@ router.include_router(uploads.router)
 router.include_router(docs.router)
 router.include_router(autointerp.router)
 router.include_router(accounts.router)
+router.include_router(review.router)

@@ -302,3 +302,21 @@ class ReviewSummary(BaseModel):
 
 
 ReviewItem.model_rebuild()
+
+
+class NewCampaign(CampaignSpec):
+    """A campaign spec for the SAE named `sae` (the body of `POST /campaigns`)."""
+
+    sae: str = Field(min_length=1, max_length=200, description="Slug of the SAE to review.")
+
+
+class NewAdjudication(AdjudicationSpec):
+    """A verdict on the campaign's feature `feature_index` (body of `POST .../adjudications`)."""
+
+    feature_index: int = Field(ge=0, le=2**31 - 1)
+
+
+class NewRating(Answer):
+    """An answer on the item `item_id` (the body of `POST .../ratings`)."""
+
+    item_id: int = Field(ge=1, le=2**63 - 1)

@@ -1,0 +1,200 @@
+"""The review pages: campaigns list and create form, a campaign's progress, agreement and
+adjudication, and the reviewer's queue (rate, skip, go back) working as plain forms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.schemas.review import Answer
+from app.services import review
+from app.services.accounts import UserOut
+from db.models import Feature, User
+from tests.app.accounts.conftest import sign_in
+from tests.support.csrf import form_token
+from tests.support.factories import make_corpus, make_document, make_example
+from tests.support.review import campaign, labelled_sae
+
+
+@pytest.fixture
+def clients(
+    session: Session,
+    make_user: Callable[..., UserOut],
+    make_client: Callable[..., TestClient],
+) -> dict[str, TestClient]:
+    """Signed-in clients of an admin, a reviewer and a researcher, plus an anonymous one."""
+    signed: dict[str, TestClient] = {}
+    for name, role in [("ada", "admin"), ("rita", "reviewer"), ("res", "researcher")]:
+        make_user(name, role)
+        signed[name] = make_client()
+        sign_in(signed[name], name)
+    signed["anon"] = make_client()
+    return signed
+
+
+@pytest.fixture
+def blinded_id(session: Session) -> int:
+    """A blinded campaign over features 1..5 (one reviewer each), each with a top example."""
+    sae = labelled_sae(session)
+    document = make_document(
+        session, make_corpus(session), "demo-1", ["Small", " left", " pleural", " effusion"]
+    )
+    for feature in session.scalars(select(Feature).where(Feature.sae_id == sae.id)):
+        make_example(session, feature, document, start=0, values=[0, 0, 2.5, 1.0])
+    session.flush()
+    return campaign(session, sae, [1, 2, 3, 4, 5], blinded=True, reviewers=1)
+
+
+def _rate(client: TestClient, campaign_id: int, item_id: int, **fields: str):
+    data = {"campaign": str(campaign_id), "item": str(item_id), "csrf_token": form_token(client)}
+    return client.post("/review", data=data | fields)
+
+
+def _item_id(page: str) -> int:
+    found = re.search(r'name="item" value="(\d+)"', page)
+    assert found is not None, page
+    return int(found.group(1))
+
+
+def test_queue_is_for_reviewers(clients: dict[str, TestClient], blinded_id: int) -> None:
+    assert clients["anon"].get("/review").status_code == 303
+    assert clients["res"].get("/review").status_code == 403
+    page = clients["rita"].get("/review")
+    assert page.status_code == 200 and f"/review?campaign={blinded_id}" in page.text
+    assert clients["rita"].get("/review", params={"campaign": 424242}).status_code == 404
+    assert clients["rita"].get("/review", params={"campaign": 0}).status_code == 422
+
+
+def test_blinded_item_page_shows_examples_label_and_keys_only(
+    clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    page = clients["rita"].get("/review", params={"campaign": blinded_id})
+    assert page.status_code == 200
+    text = page.text
+    assert re.search(r"finding \d", text)
+    assert 'class="tok' in text and "pleural" in text  # highlighted examples
+    assert "/static/review.js" in text and "<kbd>1</kbd>" in text and "<kbd>s</kbd>" in text
+    assert "llm:t" not in text and "F1" not in text
+    assert len(re.findall(r'name="rating" value="\d"', text)) == 5
+    assert len(re.findall(r'<option value="[a-z_]+"', text)) == 7
+
+
+def test_reviewer_rates_goes_back_changes_and_finishes(
+    session: Session, clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    reviewer = clients["rita"]
+    first = reviewer.get("/review", params={"campaign": blinded_id}).text
+    assert "0 answered, 5 remaining" in first and "previous" not in first
+    missing = _rate(reviewer, blinded_id, _item_id(first))
+    assert missing.status_code == 422 and "rating" in missing.text
+    rated = []
+    page = first
+    for rating in "12345":
+        item_id = _item_id(page)
+        saved = _rate(reviewer, blinded_id, item_id, rating=rating, meaningful="yes", action="rate")
+        assert saved.status_code == 303 and saved.headers["location"].endswith(
+            f"/review?campaign={blinded_id}"
+        )
+        rated.append(item_id)
+        page = reviewer.get(saved.headers["location"]).text
+    assert "Nothing left for you" in page and "5 answered" in page
+    previous = re.search(r'id="review-previous" href="([^"]+)"', page)
+    assert previous is not None
+    back = reviewer.get(previous.group(1).replace("&amp;", "&")).text
+    back_id = _item_id(back)
+    assert back_id in rated
+    old = str(rated.index(back_id) + 1)
+    assert f'value="{old}" data-key="{old}" required checked' in back
+    changed = _rate(reviewer, blinded_id, back_id, rating="1", category="device", action="rate")
+    assert changed.status_code == 303
+    stored = review.answers(session, campaign_id=blinded_id, reviewer_id=_user_id(session, "rita"))
+    assert {a.item_id: a.rating for a in stored}[back_id] == 1
+
+
+def _user_id(session: Session, name: str) -> int:
+    return session.scalars(select(User.id).where(User.name == name)).one()
+
+
+def test_skip_passes_an_item(clients: dict[str, TestClient], blinded_id: int) -> None:
+    reviewer = clients["rita"]
+    page = reviewer.get("/review", params={"campaign": blinded_id}).text
+    skipped = _rate(reviewer, blinded_id, _item_id(page), action="skip")
+    assert skipped.status_code == 303
+    assert "1 answered, 4 remaining" in reviewer.get(skipped.headers["location"]).text
+
+
+def test_admin_creates_a_campaign_from_the_form(
+    session: Session, clients: dict[str, TestClient]
+) -> None:
+    labelled_sae(session)
+    admin = clients["ada"]
+    assert 'action="/campaigns"' in admin.get("/campaigns").text
+    assert 'action="/campaigns"' not in clients["rita"].get("/campaigns").text
+    form = {
+        "name": "Pilot",
+        "sae": "review-sae",
+        "selection_kind": "explicit",
+        "indices": "1, 2 3",
+        "label_source": "llm:t",
+        "reviewers_per_feature": "2",
+        "overlap_size": "0",
+        "blinded": "on",
+        "decoy_share": "0",
+    }
+    denied = clients["rita"].post(
+        "/campaigns", data=form | {"csrf_token": form_token(clients["rita"])}
+    )
+    assert denied.status_code == 403
+    bad = admin.post("/campaigns", data=form | {"indices": "999", "csrf_token": form_token(admin)})
+    assert bad.status_code == 422 and "form-errors" in bad.text
+    created = admin.post("/campaigns", data=form | {"csrf_token": form_token(admin)})
+    assert created.status_code == 303
+    page = admin.get(created.headers["location"])
+    assert page.status_code == 200 and "Pilot" in page.text and "3 features" in page.text
+    summary = review.list_campaigns(session)[0]
+    assert summary.blinded and summary.selection["indices"] == [1, 2, 3]
+
+
+def test_campaign_page_shows_progress_agreement_and_takes_verdicts(
+    session: Session, clients: dict[str, TestClient]
+) -> None:
+    sae = labelled_sae(session)
+    campaign_id = campaign(session, sae, [1, 2, 3], blinded=True, reviewers=2)
+    for reviewer, rating in [(101, 1), (102, 5)]:
+        while item := review.next_item(session, campaign_id=campaign_id, reviewer_id=reviewer):
+            review.rate(
+                session,
+                campaign_id=campaign_id,
+                item_id=item.item_id,
+                reviewer_id=reviewer,
+                answer=Answer(rating=rating),
+            )
+    admin = clients["ada"]
+    page = admin.get(f"/campaigns/{campaign_id}").text
+    assert "6 ratings" in page and "Krippendorff" in page and "Record verdict" in page
+    assert f"/api/v1/campaigns/{campaign_id}/export?format=csv" in page
+    reviewer_view = clients["rita"].get(f"/campaigns/{campaign_id}").text
+    assert "6 ratings" in reviewer_view and "Krippendorff" not in reviewer_view
+    verdict = {
+        "feature_index": "2",
+        "verdict": "corrected",
+        "corrected_label": "pleural effusion",
+        "csrf_token": form_token(admin),
+    }
+    recorded = admin.post(f"/campaigns/{campaign_id}/adjudications", data=verdict)
+    assert recorded.status_code == 303
+    assert review.list_adjudications(session, campaign_id)[0].corrected_label == (
+        "pleural effusion"
+    )
+    no_label = verdict | {"corrected_label": ""}
+    assert admin.post(f"/campaigns/{campaign_id}/adjudications", data=no_label).status_code == 422
+    denied = clients["rita"].post(
+        f"/campaigns/{campaign_id}/adjudications",
+        data=verdict | {"csrf_token": form_token(clients["rita"])},
+    )
+    assert denied.status_code == 403

@@ -1,0 +1,108 @@
+"""In Chromium: a reviewer rates features by keyboard only, goes back and changes one, and sees
+progress; a blinded item shows no label source or score in its page or its JSON."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.orm import Session
+
+from app.schemas.review import CampaignSpec, ExplicitSelection
+from app.services import review
+from app.services.accounts import add_user
+from app.services.saes import find_sae
+from db.engine import make_engine
+from tests.support.factories import SeededData
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "a reviewer's browser password"
+
+
+@pytest.fixture(scope="module")
+def blinded_campaign(e2e_data: tuple[str, SeededData]) -> int:
+    """A blinded campaign over six labelled features, one reviewer each, and a reviewer 'rea'."""
+    engine = make_engine(e2e_data[0])
+    with Session(engine) as session:
+        add_user(session, name="rea", role="reviewer", password=PASSWORD)
+        spec = CampaignSpec(
+            name="Keyboard pilot",
+            selection=ExplicitSelection(indices=[0, 1, 2, 3, 5, 6]),
+            reviewers_per_feature=1,
+            blinded=True,
+            decoy_share=0.0,
+        )
+        sae = find_sae(session, slug=e2e_data[1].sae_slug)
+        assert sae is not None
+        campaign_id = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None).id
+        session.commit()
+    engine.dispose()
+    return campaign_id
+
+
+def _sign_in(page: Page, live_server: str, target: str) -> None:
+    page.goto(f"{live_server}/login?next={target}")
+    page.get_by_label("User name").fill("rea")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_reviewer_rates_by_keyboard_goes_back_and_sees_progress(
+    page: Page, live_server: str, blinded_campaign: int
+) -> None:
+    _sign_in(page, live_server, f"/review%3Fcampaign%3D{blinded_campaign}")
+    progress = page.locator("#review-progress")
+    expect(progress).to_contain_text("0 answered, 6 remaining")
+    ratings = {}
+    for count, key in enumerate("12345", start=1):
+        expect(page.locator("#review-form[data-keys=on]")).to_be_attached()
+        label = page.locator("#review-label").inner_text()
+        page.keyboard.press(key)
+        page.keyboard.press("y")
+        expect(page.locator(f'input[name="rating"][value="{key}"]')).to_be_checked()
+        expect(page.locator('input[name="meaningful"][value="yes"]')).to_be_checked()
+        page.keyboard.press("Enter")
+        expect(progress).to_contain_text(f"{count} answered, {6 - count} remaining")
+        ratings[label] = int(key)
+
+    page.locator("#review-previous").click()
+    label = page.locator("#review-label").inner_text()
+    assert ratings[label] == 5
+    expect(page.locator('input[name="rating"][value="5"]')).to_be_checked()
+    expect(page.locator("#review-form[data-keys=on]")).to_be_attached()
+    page.keyboard.press("2")
+    page.keyboard.press("n")
+    page.keyboard.press("Enter")
+    expect(progress).to_contain_text("5 answered, 1 remaining")
+
+    mine = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/ratings").json()
+    assert sorted(answer["rating"] for answer in mine) == [1, 2, 2, 3, 4]
+    changed = next(answer for answer in mine if answer["meaningful"] == "no")
+    assert changed["rating"] == 2
+
+    expect(page.locator("#review-form[data-keys=on]")).to_be_attached()
+    page.keyboard.press("s")
+    expect(progress).to_contain_text("6 answered")
+    expect(page.locator("#review-done")).to_be_visible()
+
+
+def test_blinded_item_shows_no_source_or_score(
+    page: Page, live_server: str, blinded_campaign: int, e2e_data: tuple[str, SeededData]
+) -> None:
+    _sign_in(page, live_server, f"/review%3Fcampaign%3D{blinded_campaign}")
+    expect(page.locator("#review-progress")).to_be_visible()
+    if page.locator('input[name="item"]').count() == 0:  # all answered: view an answered one
+        answered = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/ratings")
+        item_id = answered.json()[0]["item_id"]
+        page.goto(f"{live_server}/review?campaign={blinded_campaign}&item={item_id}")
+    item_id = page.locator('input[name="item"]').get_attribute("value")
+    html = page.content()
+    expect(page.locator("#review-label")).not_to_be_empty()
+    item = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/items/{item_id}")
+    assert item.ok
+    body = item.text()
+    feature = item.json()["feature_index"]
+    f1 = e2e_data[1].f1[feature]
+    for text in (html, body):
+        assert "csv:" not in text and "llm:" not in text and f"{f1:.2f}" not in text
+        assert "F1" not in text and "label_f1" not in text and "label_source" not in text
