@@ -14,13 +14,16 @@ from app.deps import AdminUser, SessionDep, require_role
 from app.paths import RowId
 from app.schemas.review import (
     Adjudication,
+    AdjudicationList,
     AdjudicationSpec,
     Answer,
+    AnswerList,
+    CampaignList,
     CampaignProgress,
     CampaignSpec,
     CampaignStats,
     CampaignSummary,
-    ExportRow,
+    ExportList,
     NewAdjudication,
     NewCampaign,
     NewRating,
@@ -64,7 +67,7 @@ def review_errors(session: Session) -> Iterator[None]:
 @router.get("", name="api_campaigns", responses={404: {"description": "No such SAE."}})
 def get_campaigns(
     session: SessionDep, sae: Annotated[str | None, Query(max_length=200)] = None
-) -> list[CampaignSummary]:
+) -> CampaignList:
     """Every campaign (or those over the SAE `sae`)."""
     sae_id = None
     if sae is not None:
@@ -72,7 +75,7 @@ def get_campaigns(
         if found is None:
             raise HTTPException(404, f"There is no SAE named {sae!r}.")
         sae_id = found.id
-    return review.list_campaigns(session, sae_id=sae_id)
+    return CampaignList(data=review.list_campaigns(session, sae_id=sae_id))
 
 
 @router.post("", name="api_create_campaign", status_code=201, responses=ERRORS)
@@ -139,11 +142,13 @@ def get_item(
 
 
 @router.get("/{campaign_id}/ratings", name="api_campaign_my_ratings", responses=ERRORS)
-def get_ratings(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> list[StoredAnswer]:
+def get_ratings(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> AnswerList:
     """The signed-in reviewer's own answers, most recently changed first."""
     with review_errors(session):
         review.get_campaign(session, campaign_id)
-        return review.answers(session, campaign_id=campaign_id, reviewer_id=user.id)
+        return AnswerList(
+            data=review.answers(session, campaign_id=campaign_id, reviewer_id=user.id)
+        )
 
 
 @router.post("/{campaign_id}/ratings", name="api_campaign_rate", responses=ERRORS)
@@ -191,7 +196,7 @@ def get_stats(
 @router.get(
     "/{campaign_id}/export",
     name="api_campaign_export",
-    response_model=list[ExportRow],
+    response_model=ExportList,
     responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
 )
 def get_export(
@@ -200,7 +205,7 @@ def get_export(
     admin: AdminUser,
     format: Literal["csv", "json"] = "json",
     identify: bool = False,
-) -> list[ExportRow] | Response:
+) -> ExportList | Response:
     """Every rating and skip, flat; reviewers pseudonymised unless `identify=true`."""
     with review_errors(session):
         rows = review.export_rows(session, campaign_id, identify=identify)
@@ -210,16 +215,16 @@ def get_export(
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'},
         )
-    return rows
+    return ExportList(data=rows)
 
 
 @router.get("/{campaign_id}/adjudications", name="api_campaign_adjudications", responses=ERRORS)
 def get_adjudications(
     campaign_id: CampaignId, session: SessionDep, admin: AdminUser
-) -> list[Adjudication]:
+) -> AdjudicationList:
     """The campaign's final verdicts (admins only)."""
     with review_errors(session):
-        return review.list_adjudications(session, campaign_id)
+        return AdjudicationList(data=review.list_adjudications(session, campaign_id))
 
 
 @router.post("/{campaign_id}/adjudications", name="api_campaign_adjudicate", responses=ERRORS)

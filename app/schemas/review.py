@@ -320,3 +320,19 @@ class NewRating(Answer):
     """An answer on the item `item_id` (the body of `POST .../ratings`)."""
 
     item_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class CampaignList(BaseModel):
+    data: list[CampaignSummary]
+
+
+class AnswerList(BaseModel):
+    data: list[StoredAnswer]
+
+
+class ExportList(BaseModel):
+    data: list[ExportRow]
+
+
+class AdjudicationList(BaseModel):
+    data: list[Adjudication]

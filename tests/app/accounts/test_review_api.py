@@ -75,7 +75,7 @@ def test_only_admins_create_campaigns(clients: dict[str, TestClient]) -> None:
         assert response.status_code == status, name
     created = _create(clients["ada"])
     assert created["n_items"] == 3 and created["sae"] == "review-sae"
-    listed = clients["anon"].get("/api/v1/campaigns", params={"sae": "review-sae"}).json()
+    listed = clients["anon"].get("/api/v1/campaigns", params={"sae": "review-sae"}).json()["data"]
     assert [c["id"] for c in listed] == [created["id"]]
     assert clients["anon"].get(f"/api/v1/campaigns/{created['id']}").json()["name"] == (
         "Chest findings"
@@ -146,7 +146,7 @@ def test_reviewer_rates_changes_and_finishes(
     assert changed.status_code == 200
     again = reviewer.get(f"/api/v1/campaigns/{campaign_id}/items/{rated[0]}").json()
     assert again["answer"]["rating"] == 2 and again["answer"]["corrected_label"] == "tube"
-    mine = reviewer.get(f"/api/v1/campaigns/{campaign_id}/ratings").json()
+    mine = reviewer.get(f"/api/v1/campaigns/{campaign_id}/ratings").json()["data"]
     assert {answer["item_id"]: answer["rating"] for answer in mine} == dict.fromkeys(rated, 4) | {
         rated[0]: 2
     }
@@ -179,13 +179,13 @@ def test_stats_export_and_adjudication_are_for_admins(
         assert clients["rita"].get(base + path).status_code == 403
     stats = admin.get(base + "/stats").json()
     assert stats["n_ratings"] == 6 and len(stats["disputed"]) == 3
-    rows = admin.get(base + "/export").json()
+    rows = admin.get(base + "/export").json()["data"]
     assert len(rows) == 6 and {row["reviewer"] for row in rows} == {"R1", "R2"}
     exported = admin.get(base + "/export", params={"format": "csv"})
     assert exported.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(exported.text)))
     assert {row["reviewer"] for row in table} == {"R1", "R2"} and "rita" not in exported.text
-    named = admin.get(base + "/export", params={"identify": "true"}).json()
+    named = admin.get(base + "/export", params={"identify": "true"}).json()["data"]
     ids = session.scalars(select(User.id).where(User.name.in_(["rita", "rolf"]))).all()
     assert {row["reviewer"] for row in named} == {str(user_id) for user_id in ids}
     verdict = {"feature_index": 2, "verdict": "corrected", "corrected_label": "pleural effusion"}
@@ -198,7 +198,7 @@ def test_stats_export_and_adjudication_are_for_admins(
     recorded = admin.post(base + "/adjudications", json=verdict, headers=csrf_headers(admin))
     assert recorded.status_code == 200, recorded.text
     assert recorded.json()["corrected_label"] == "pleural effusion"
-    assert admin.get(base + "/adjudications").json()[0]["feature_index"] == 2
+    assert admin.get(base + "/adjudications").json()["data"][0]["feature_index"] == 2
     not_reviewed = verdict | {"feature_index": 9}
     assert (
         admin.post(

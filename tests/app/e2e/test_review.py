@@ -75,7 +75,9 @@ def test_reviewer_rates_by_keyboard_goes_back_and_sees_progress(
     page.keyboard.press("Enter")
     expect(progress).to_contain_text("5 answered, 1 remaining")
 
-    mine = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/ratings").json()
+    mine = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/ratings").json()[
+        "data"
+    ]
     assert sorted(answer["rating"] for answer in mine) == [1, 2, 2, 3, 4]
     changed = next(answer for answer in mine if answer["meaningful"] == "no")
     assert changed["rating"] == 2
@@ -93,7 +95,7 @@ def test_blinded_item_shows_no_source_or_score(
     expect(page.locator("#review-progress")).to_be_visible()
     if page.locator('input[name="item"]').count() == 0:  # all answered: view an answered one
         answered = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/ratings")
-        item_id = answered.json()[0]["item_id"]
+        item_id = answered.json()["data"][0]["item_id"]
         page.goto(f"{live_server}/review?campaign={blinded_campaign}&item={item_id}")
     item_id = page.locator('input[name="item"]').get_attribute("value")
     html = page.content()
