@@ -72,7 +72,10 @@ def test_reviewer_rates_by_keyboard_goes_back_and_sees_progress(
     expect(page.locator("#review-form[data-keys=on]")).to_be_attached()
     page.keyboard.press("2")
     page.keyboard.press("n")
+    expect(page.locator('input[name="rating"][value="2"]')).to_be_checked()
     page.keyboard.press("Enter")
+    # the changed answer is stored once the queue has moved on to the unrated item
+    expect(page.locator("#review-label")).not_to_have_text(label)
     expect(progress).to_contain_text("5 answered, 1 remaining")
 
     mine = page.request.get(f"{live_server}/api/v1/campaigns/{blinded_campaign}/ratings").json()[
