@@ -29,7 +29,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 import anyio
+import psycopg
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -168,6 +170,14 @@ def _pool_timeout(retry_after_s: int) -> Callable[[Request, Exception], Awaitabl
     return handler
 
 
+def _connection_lost(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        log.warning("database connection lost or statement cancelled: %s", exc)
+        return busy_response(request.scope, retry_after_s)
+
+    return handler
+
+
 def install_admission(app: FastAPI, settings: Settings) -> None:
     """Queue database requests for the pool's connections; answer 503 when a wait runs out."""
     app.add_middleware(
@@ -178,3 +188,8 @@ def install_admission(app: FastAPI, settings: Settings) -> None:
         retry_after_s=settings.busy_retry_after_s,
     )
     app.add_exception_handler(PoolTimeoutError, _pool_timeout(settings.busy_retry_after_s))
+    # A connection the server dropped (a restart, an administrator) fails its request once;
+    # the client is told to retry, and the pool has dropped the connection by then.
+    lost = _connection_lost(settings.busy_retry_after_s)
+    app.add_exception_handler(OperationalError, lost)
+    app.add_exception_handler(psycopg.OperationalError, lost)

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -15,9 +16,11 @@ from app.schemas.saes import SaeRef
 from app.services.accounts import UserOut
 from app.services.jobs import find_job
 from app.services.rate_limits import hit
-from app.services.saes import find_sae
+from app.services.saes import find_sae, no_such_feature, unknown_sae
 from db.ownership import Principal
 from db.settings import Settings
+
+T = TypeVar("T")
 
 
 class LoginRequired(Exception):
@@ -28,15 +31,39 @@ class LoginRequired(Exception):
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, closed on every path.
 
-    Making a session does no I/O, so it happens on the event loop; closing it (rollback, return
-    the connection to the pool) runs in the thread pool. The request was admitted by
-    `app.admission` first, so the pool has a connection free for it.
+    Making a session does no I/O, so it happens on the event loop. Closing one that holds a
+    transaction (rollback, return the connection to the pool) runs in the thread pool; closing
+    one that never began, or that `run_and_close` closed already, is free and stays on the loop.
+    The request was admitted by `app.admission` first, so the pool has a connection free for it.
     """
     session = request.app.state.sessionmaker()
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+async def run_and_close(
+    session: Session, function: Callable[..., T], /, *args: Any, **kwargs: Any
+) -> T:
+    """`function(*args, **kwargs)`, then the session closed, in one thread-pool hop: the
+    request's whole database work, with its connection back in the pool when it returns.
+
+    A session bound to a connection rather than the engine (the tests' rolled-back one) belongs
+    to whoever opened that connection and is left open.
+    """
+
+    def work() -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if isinstance(session.get_bind(), Engine):
+                session.close()
+
+    return await run_in_threadpool(work)
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -116,31 +143,25 @@ def rate_limited(bucket: str) -> Any:
     return Depends(dependency)
 
 
-def valid_sae(
-    sae: Annotated[str, Path(description="Slug of the SAE, e.g. `maira2-l15-ef4`.")],
-    session: SessionDep,
-) -> SaeRef:
+SaeSlug = Annotated[str, Path(description="Slug of the SAE, e.g. `maira2-l15-ef4`.")]
+FeatureIndex = Annotated[int, Path(ge=0, description="Index of the feature (latent) in its SAE.")]
+
+
+def valid_sae(sae: SaeSlug, session: SessionDep) -> SaeRef:
     """The SAE named by the `sae` path parameter, or 404."""
     found = find_sae(session, slug=sae)
     if found is None:
-        raise HTTPException(status_code=404, detail=f"There is no SAE named {sae!r}.")
+        raise HTTPException(status_code=404, detail=unknown_sae(sae))
     return found
 
 
 SaeDep = Annotated[SaeRef, Depends(valid_sae)]
 
 
-async def valid_feature_index(
-    index: Annotated[int, Path(ge=0, description="Index of the feature (latent) in its SAE.")],
-    sae: SaeDep,
-) -> int:
+async def valid_feature_index(index: FeatureIndex, sae: SaeDep) -> int:
     """The `index` path parameter when the SAE has such a feature, else 404 (no I/O: async)."""
     if index >= sae.d_sae:
-        raise HTTPException(
-            status_code=404,
-            detail=f"SAE {sae.slug!r} has {sae.d_sae:,} features (0 to {sae.d_sae - 1:,}); "
-            f"there is no feature {index:,}.",
-        )
+        raise HTTPException(status_code=404, detail=no_such_feature(sae, index))
     return index
 
 

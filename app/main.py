@@ -21,7 +21,12 @@ from app.errors import install_error_handlers
 from app.pages import router as pages_router
 from app.security_headers import SecurityHeadersMiddleware
 from app.templating import HTMX_CDN, make_templates
-from db.engine import make_engine, make_sessionmaker, resolve_database_url
+from db.engine import (
+    WEB_PING_AFTER_IDLE_S,
+    make_engine,
+    make_sessionmaker,
+    resolve_database_url,
+)
 from db.migrate import upgrade
 from db.settings import Settings, get_settings
 
@@ -42,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout_s,
+        ping_after_idle_s=WEB_PING_AFTER_IDLE_S,
     )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

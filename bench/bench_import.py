@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from db.driver import driver_connection
 from db.engine import make_engine
 from db.importers.autointerp import import_autointerp
-from db.importers.binary_copy import driver_connection
 from db.importers.synthetic import (
     EXAMPLE_COLUMNS,
     SyntheticOptions,

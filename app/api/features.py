@@ -12,11 +12,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import FeatureIndexDep, SaeDep, SessionDep
+from app.deps import FeatureIndex, FeatureIndexDep, SaeDep, SaeSlug, SessionDep, run_and_close
 from app.paths import ReportPath
 from app.schemas.features import FeatureDetail, FeatureListPage, FeatureQuery, FeatureReport
 from app.services.feature_list import InvalidCursor, list_features
-from app.services.features import get_feature
+from app.services.features import FeatureNotFound, feature_record_json
 from app.services.reports import feature_report, unknown_report
 
 router = APIRouter(prefix="/saes/{sae}/features", tags=["features"])
@@ -40,15 +40,16 @@ async def get_features(
 
 
 @router.get("/{index}", name="api_feature", response_model=FeatureDetail, responses=ERRORS)
-async def get_feature_detail(sae: SaeDep, index: FeatureIndexDep, session: SessionDep) -> Response:
+async def get_feature_detail(sae: SaeSlug, index: FeatureIndex, session: SessionDep) -> Response:
     """Statistics, histogram, explanations with scores, examples and neighbours of a feature."""
-    feature = await run_in_threadpool(get_feature, session, sae=sae, index=index)
-    if feature is None:
-        raise HTTPException(
-            status_code=404, detail=f"Feature {index:,} of SAE {sae.slug!r} has no stored data."
-        )
-    # Built from our own rows: serialised directly, without FastAPI validating it once more.
-    return Response(feature.model_dump_json(), media_type="application/json")
+    # The hottest read: the SAE lookup, the feature's queries, its JSON and the connection's
+    # return all happen in one thread-pool hop, and the record, built from our own rows, is
+    # not validated again on the way out.
+    try:
+        body = await run_and_close(session, feature_record_json, session, slug=sae, index=index)
+    except FeatureNotFound as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
-from psycopg.rows import dict_row, tuple_row
-from sqlalchemy import TextClause, text
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from psycopg import Connection
+from psycopg.rows import dict_row
+from pydantic_core import to_json
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.schemas.features import (
-    ExampleOut,
-    ExplanationOut,
-    FeatureDetail,
-    Histogram,
-    IntervalOut,
-    NeighbourOut,
-    ScoreOut,
-)
+from app.schemas.features import FeatureDetail
 from app.schemas.review import ReviewSummary
 from app.schemas.saes import SaeRef
 from app.services.review.outcomes import VISIBLE
+from app.services.saes import no_such_feature, sae_by_slug, unknown_sae
+from db.driver import driver_connection, fetch, read_connection
 from db.words import whole_words
 
 VALUE_DECIMALS = 5
@@ -96,52 +90,31 @@ _DETAIL_FIELDS = (
 )
 
 
-@functools.cache
-def _driver_sql(clause: TextClause) -> str:
-    """`clause` as psycopg SQL (`%(name)s` placeholders), compiled once."""
-    return str(clause.compile(dialect=psycopg_dialect()))
-
-
-def _fetch(
-    session: Session, clause: TextClause, params: dict[str, Any], row_factory: Any = tuple_row
-) -> list[Any]:
-    """All rows of `clause` (tuples by default), read by psycopg on the session's own connection
-    and transaction: the feature record skips SQLAlchemy's result objects (a third of its time).
-    """
-    connection = session.connection().connection.driver_connection
-    with connection.cursor(row_factory=row_factory) as cursor:
-        return cursor.execute(_driver_sql(clause), params).fetchall()
-
-
 def decode_values(packed: bytes) -> list[float]:
     """Little-endian float32 bytes as Python floats, rounded for compact JSON."""
     return np.frombuffer(packed, dtype="<f4").astype(np.float64).round(VALUE_DECIMALS).tolist()
 
 
-def _explanations(rows: list[dict[str, Any]], label: str | None) -> list[ExplanationOut]:
+def _explanations(rows: list[dict[str, Any]], label: str | None) -> list[dict[str, Any]]:
     """Explanations (JSON from _FEATURE) with scores split by train and held-out; primary first.
 
-    The primary explanation is the one whose text the feature's label mirrors. Rows come from
-    our own query, so models are constructed without re-validation.
+    The primary explanation is the one whose text the feature's label mirrors.
     """
     explanations = []
     primary_found = False
     for row in rows:
         is_primary = not primary_found and row["text"] == label
         primary_found = primary_found or is_primary
-        by_split: dict[str, list[ScoreOut]] = {"train": [], "heldout": []}
+        by_split: dict[str, list[dict[str, Any]]] = {"train": [], "heldout": []}
         for score in row.pop("scores"):
-            by_split[score["split"]].append(
-                ScoreOut.model_construct(**{key: score[key] for key in _SCORE_FIELDS})
-            )
-        explanations.append(
-            ExplanationOut.model_construct(**row, is_primary=is_primary, **by_split)
-        )
+            by_split[score["split"]].append({key: score[key] for key in _SCORE_FIELDS})
+        explanations.append({**row, "is_primary": is_primary, **by_split})
 
-    def best_heldout_f1(explanation: ExplanationOut) -> float:
-        return max((s.f1 for s in explanation.heldout if s.f1 is not None), default=-1.0)
+    def best_heldout_f1(explanation: dict[str, Any]) -> float:
+        scores = (score["f1"] for score in explanation["heldout"] if score["f1"] is not None)
+        return max(scores, default=-1.0)
 
-    return sorted(explanations, key=lambda e: (not e.is_primary, -best_heldout_f1(e)))
+    return sorted(explanations, key=lambda e: (not e["is_primary"], -best_heldout_f1(e)))
 
 
 def snippet(
@@ -153,33 +126,35 @@ def snippet(
     sampled_value: float,
     before: str | None = None,
     after: str | None = None,
-) -> ExampleOut:
-    """An example window cut to whole words, with its sampled token and its maximum located."""
+) -> dict[str, Any]:
+    """An example window (an `ExampleOut`) cut to whole words, with its sampled token and its
+    maximum located."""
     sampled_offset = sampled_position - start
     first, last = whole_words(tokens, before, after, sampled_offset)
     tokens, values = tokens[first:last], values[first:last]
     start += first
     top = max(values, default=0.0)
     max_offset = values.index(top) if values else 0
-    return ExampleOut.model_construct(
-        document=document,
-        start=start,
-        tokens=tokens,
-        values=values,
-        sampled_value=round(sampled_value, VALUE_DECIMALS),
-        sampled_position=sampled_position,
-        sampled_offset=sampled_offset - first,
-        max_value=top,
-        max_position=start + max_offset,
-        max_offset=max_offset,
-    )
+    return {
+        "document": document,
+        "start": start,
+        "tokens": tokens,
+        "values": values,
+        "sampled_value": round(sampled_value, VALUE_DECIMALS),
+        "sampled_position": sampled_position,
+        "sampled_offset": sampled_offset - first,
+        "max_value": top,
+        "max_position": start + max_offset,
+        "max_offset": max_offset,
+    }
 
 
-def _examples(session: Session, feature_id: int) -> tuple[list[ExampleOut], list[IntervalOut]]:
-    rows = _fetch(session, _EXAMPLES, {"feature_id": feature_id})
+def _examples(connection: Connection, feature_id: int) -> tuple[list[dict], list[dict]]:
+    """The feature's top examples and its interval samples grouped by interval (as records)."""
+    rows = fetch(connection, _EXAMPLES, {"feature_id": feature_id})
     all_values = decode_values(b"".join(row[7] for row in rows))
-    top: list[ExampleOut] = []
-    intervals: dict[tuple[float, float], IntervalOut] = {}
+    top: list[dict[str, Any]] = []
+    intervals: dict[tuple[float, float], dict[str, Any]] = {}
     offset = 0
     for (
         kind,
@@ -215,39 +190,73 @@ def _examples(session: Session, feature_id: int) -> tuple[list[ExampleOut], list
             continue
         key = (bin_min, bin_max)
         if key not in intervals:
-            intervals[key] = IntervalOut.model_construct(
-                bin_min=bin_min, bin_max=bin_max, share=share, examples=[]
-            )
-        intervals[key].examples.append(example)
+            intervals[key] = {
+                "bin_min": bin_min,
+                "bin_max": bin_max,
+                "share": share,
+                "examples": [],
+            }
+        intervals[key]["examples"].append(example)
     return top, list(intervals.values())
 
 
-def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail | None:
-    """The full record of feature `index` of `sae`, or None when it is not stored.
-
-    Built from our own query's rows with `model_construct` (no re-validation): this is the
-    hottest read of the explorer.
-    """
-    found = _fetch(session, _FEATURE, {"sae_id": sae.id, "index": index}, dict_row)
+def _feature_record(connection: Connection, sae: SaeRef, index: int) -> dict[str, Any] | None:
+    """Feature `index` of `sae` as plain data shaped like `FeatureDetail`, or None when it is not
+    stored. Built from our own rows, so it needs no validation to be served as JSON."""
+    found = fetch(connection, _FEATURE, {"sae_id": sae.id, "index": index}, dict_row)
     if not found:
         return None
     row = found[0]
-    top, intervals = _examples(session, row["id"])
+    top, intervals = _examples(connection, row["id"])
     histogram = None
     if row["histogram_edges"] and row["histogram_counts"]:
         edges = [round(edge, 6) for edge in row["histogram_edges"]]
-        histogram = Histogram.model_construct(edges=edges, counts=row["histogram_counts"])
-    return FeatureDetail.model_construct(
-        sae=sae,
+        histogram = {"edges": edges, "counts": row["histogram_counts"]}
+    return {
+        "sae": sae,
         **{key: row[key] for key in _DETAIL_FIELDS},
-        dead=row["frequency"] == 0 or row["n_active"] == 0,
-        histogram=histogram,
-        explanations=_explanations(row["explanations"], row["label"]),
-        top_examples=top,
-        intervals=intervals,
-        neighbours=[NeighbourOut.model_construct(**n) for n in row["neighbours"]],
-        review=_review(row),
-    )
+        "dead": row["frequency"] == 0 or row["n_active"] == 0,
+        "histogram": histogram,
+        "explanations": _explanations(row["explanations"], row["label"]),
+        "top_examples": top,
+        "intervals": intervals,
+        "neighbours": row["neighbours"],
+        "review": _review(row),
+    }
+
+
+def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail | None:
+    """The full record of feature `index` of `sae`, or None when it is not stored."""
+    record = _feature_record(driver_connection(session), sae, index)
+    return None if record is None else FeatureDetail.model_validate(record)
+
+
+class FeatureNotFound(LookupError):
+    """No such SAE or feature, or nothing stored for it; the message says which, in words."""
+
+
+def no_stored_data(sae: SaeRef, index: int) -> str:
+    """What to say when a feature exists in the SAE but nothing was stored for it."""
+    return f"Feature {index:,} of SAE {sae.slug!r} has no stored data."
+
+
+def feature_record_json(session: Session, *, slug: str, index: int) -> bytes:
+    """Feature `index` of the SAE named `slug` as its JSON record (a `FeatureDetail`).
+
+    The API's hottest read: its three queries run on a pooled connection outside a transaction
+    (`db.driver.read_connection`), and the record, plain data from our own rows, is serialised
+    without building a model of it first.
+    """
+    with read_connection(session) as connection:
+        sae = sae_by_slug(connection, slug)
+        if sae is None:
+            raise FeatureNotFound(unknown_sae(slug))
+        if index >= sae.d_sae:
+            raise FeatureNotFound(no_such_feature(sae, index))
+        record = _feature_record(connection, sae, index)
+    if record is None:
+        raise FeatureNotFound(no_stored_data(sae, index))
+    return to_json(record)
 
 
 def _review(row: dict[str, Any]) -> ReviewSummary:

@@ -6,11 +6,14 @@ not grow with the number of features.
 
 from __future__ import annotations
 
+from psycopg import Connection
+from psycopg.rows import dict_row
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.schemas.saes import SaeList, SaeListItem, SaeRef, SaeSummary
 from db.aggregates import AGGREGATES_VERSION, stored_aggregates
+from db.driver import driver_connection, fetch
 
 _SAE_COLUMNS = """
     s.id, s.slug, m.slug AS model, s.description, s.architecture, s.hookpoint, s.layer,
@@ -28,10 +31,28 @@ ORDER BY s.slug
 """)
 
 
+def unknown_sae(slug: str) -> str:
+    """What to say when no SAE has this slug."""
+    return f"There is no SAE named {slug!r}."
+
+
+def no_such_feature(sae: SaeRef, index: int) -> str:
+    """What to say when `index` is past the SAE's last feature."""
+    return (
+        f"SAE {sae.slug!r} has {sae.d_sae:,} features (0 to {sae.d_sae - 1:,}); "
+        f"there is no feature {index:,}."
+    )
+
+
 def find_sae(session: Session, *, slug: str) -> SaeRef | None:
     """The SAE with this slug, or None."""
-    row = session.execute(_FIND_SAE, {"slug": slug}).mappings().first()
-    return SaeRef.model_validate(dict(row)) if row else None
+    return sae_by_slug(driver_connection(session), slug)
+
+
+def sae_by_slug(connection: Connection, slug: str) -> SaeRef | None:
+    """The SAE with this slug, or None, read on a psycopg connection."""
+    rows = fetch(connection, _FIND_SAE, {"slug": slug}, dict_row)
+    return SaeRef.model_validate(rows[0]) if rows else None
 
 
 def list_saes(session: Session) -> SaeList:

@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from psycopg import Connection, Copy
+from psycopg import Copy
 from sqlalchemy.orm import Session
+
+from db.driver import driver_connection
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -133,11 +135,6 @@ def _fill(rows: np.ndarray, position: int, column: Column) -> None:
         array["size"], array["lower"] = np.shape(column.values)[1], 1
         array["items"]["length"] = np.dtype(SCALAR_TYPES[element]).itemsize
         array["items"]["value"] = column.values
-
-
-def driver_connection(session: Session) -> Connection:
-    """The psycopg connection under the session's current transaction."""
-    return session.connection().connection.driver_connection
 
 
 @contextmanager

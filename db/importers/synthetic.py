@@ -28,12 +28,12 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session
 
 from db.aggregates import refresh_sae_aggregates
+from db.driver import driver_connection
 from db.importers import ImporterError
 from db.importers.binary_copy import (
     Column,
     binary_copy,
     constant_text,
-    driver_connection,
     null,
     pack_rows,
 )

@@ -14,6 +14,7 @@ from typing import Any
 from procrastinate import App, SyncPsycopgConnector
 from sqlalchemy.orm import Session
 
+from db.driver import driver_connection
 from db.jobs import set_procrastinate_job
 from db.models import Job
 
@@ -26,11 +27,6 @@ PRIORITY_BOUND = 2**29
 def client() -> App:
     """The process's deferring client (never opened: it only uses callers' connections)."""
     return App(connector=SyncPsycopgConnector())
-
-
-def driver_connection(session: Session) -> Any:
-    """The psycopg connection under the session's current transaction."""
-    return session.connection().connection.driver_connection
 
 
 def entry_priority(priority: int, *, resumed: bool) -> int:

@@ -1,0 +1,62 @@
+"""A database connection the server drops costs one request a 503 + Retry-After, never a 500,
+and the next request is served on a fresh connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.main import create_app
+from db.engine import make_engine
+from db.settings import Settings
+from tests.support.factories import SeededData, seed_explorer_data
+
+
+@pytest.fixture(scope="module")
+def seeded_url(make_database: Callable[[], str]) -> Iterator[tuple[str, SeededData]]:
+    url = make_database()
+    engine = make_engine(url)
+    with Session(engine) as session:
+        seeded = seed_explorer_data(session)
+        session.commit()
+    engine.dispose()
+    yield url, seeded
+
+
+def _drop_app_connections(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        dropped = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return dropped
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/saes/{slug}/features/{index}", "/api/v1/saes/{slug}", "/saes/{slug}/features"],
+)
+def test_a_dropped_connection_is_a_retry_not_a_500(
+    seeded_url: tuple[str, SeededData], path: str
+) -> None:
+    url, seeded = seeded_url
+    target = path.format(slug=seeded.sae_slug, index=seeded.rich_feature)
+    app = create_app(Settings(database_url=url, db_pool_size=1))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get(target).status_code == 200
+        assert _drop_app_connections(url) >= 1
+
+        # Returned a moment ago, the pooled connection is handed out without a ping.
+        retried = client.get(target)
+        assert retried.status_code == 503
+        assert retried.headers["retry-after"]
+
+        assert client.get(target).status_code == 200
