@@ -3,8 +3,8 @@
 One SAE (model 'maira-2-synthetic', no weights file) with N features, a corpus of documents
 (generated radiology text, or report text cut from `--reports`), M top examples and
 INTERVAL_BUCKETS x PER_BUCKET interval examples per live feature, one explanation per live feature
-with train and held-out detection scores, a window sample of whole documents, then the primary
-labels. The distributions are
+with train and held-out detection scores, a window sample (each document's first 32 tokens),
+then the primary labels. The distributions are
 documented in `db.importers.synthetic_data`.
 
 Re-running with the same name replaces that SAE's synthetic data in one transaction (the old SAE,
@@ -72,6 +72,7 @@ MIN_DOCUMENTS, MAX_DOCUMENTS = 64, 20_000
 MIN_REPORT_TOKENS = 8
 FEATURES_PER_CHUNK = 512
 WINDOW_SAMPLE = 4096
+WINDOW_TOKENS = 32
 """Documents in the window sample (autointerp's non-activating examples)."""
 FEATURE_COLUMNS = (
     "sae_id", "index", "group", "frequency", "n_active", "n_tokens", "max_activation",
@@ -395,13 +396,13 @@ _WINDOW_SAMPLE = text(
     ), active AS (
         SELECT e.document_id, f.index, max(e.max_value) AS peak
         FROM examples AS e JOIN features AS f ON f.id = e.feature_id
-        WHERE e.document_id IN (SELECT id FROM drawn)
+        WHERE e.document_id IN (SELECT id FROM drawn) AND e.start < :window_tokens
         GROUP BY e.document_id, f.index
     )
     INSERT INTO window_samples (sae_id, corpus_id, document_id, position, start, "end", seed,
                                 feature_indices, feature_maxima)
     SELECT :sae_id, :corpus_id, d.id, row_number() OVER (ORDER BY md5(CAST(d.id AS text))) - 1,
-           0, cardinality(d.tokens), 0,
+           0, least(cardinality(d.tokens), :window_tokens), 0,
            coalesce(array_agg(a.index ORDER BY a.index) FILTER (WHERE a.index IS NOT NULL), '{}'),
            coalesce(array_agg(a.peak ORDER BY a.index) FILTER (WHERE a.index IS NOT NULL), '{}')
     FROM drawn AS d LEFT JOIN active AS a ON a.document_id = d.id
@@ -411,9 +412,18 @@ _WINDOW_SAMPLE = text(
 
 
 def _write_window_sample(session: Session, sae_id: int, corpus_id: int) -> None:
-    """The window sample: WINDOW_SAMPLE whole documents, each with the features that have an
-    example in it (the synthetic data's notion of active) and their largest example maxima."""
-    session.execute(_WINDOW_SAMPLE, {"sae_id": sae_id, "corpus_id": corpus_id, "n": WINDOW_SAMPLE})
+    """The window sample: the first WINDOW_TOKENS tokens of WINDOW_SAMPLE documents, each with
+    the features that have an example overlapping it (the synthetic data's notion of active)
+    and their largest example maxima."""
+    session.execute(
+        _WINDOW_SAMPLE,
+        {
+            "sae_id": sae_id,
+            "corpus_id": corpus_id,
+            "n": WINDOW_SAMPLE,
+            "window_tokens": WINDOW_TOKENS,
+        },
+    )
 
 
 def _write_explanations(

@@ -93,8 +93,8 @@ def run_batches(
 ) -> AutointerpResult:
     """Explain, score and store the unfinished features of `batches` (all of one run); refresh
     the SAE's labels and aggregates; mark the run done once all its features are. Once
-    `should_stop()` turns true (polled every STOP_POLL_S) the calls in flight are drained and
-    RunStopped is raised."""
+    `should_stop()` (cheap, no I/O: polled on the event loop every STOP_POLL_S) turns true, the
+    calls in flight are drained and RunStopped is raised."""
     settings = settings or get_settings()
     run_id = uuid.UUID(batches[0].run_id)
     with sessions() as session:
@@ -145,7 +145,7 @@ def run_batches(
                 await asyncio.to_thread(progress, len(done) + len(failed), total)
 
         async def watch() -> None:
-            while not await asyncio.to_thread(should_stop):
+            while not should_stop():
                 await asyncio.sleep(STOP_POLL_S)
             client.stop_starting()
 

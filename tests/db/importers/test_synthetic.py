@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 
 from app.cli import main
 from db.importers import ImporterError
-from db.importers.synthetic import WINDOW_SAMPLE, SyntheticOptions, build_synthetic
+from db.importers.synthetic import (
+    WINDOW_SAMPLE,
+    WINDOW_TOKENS,
+    SyntheticOptions,
+    build_synthetic,
+)
 from db.importers.synthetic_data import detection_scores, feature_stats, random_neighbours
 from db.importers.synthetic_text import normalise_text, tokenize
 from db.models import Corpus, Document, Example, Explanation, Feature, Sae, Score, WindowSample
@@ -148,11 +153,12 @@ def test_the_window_sample_holds_the_features_with_examples_in_each_document(
     assert len(windows) == min(n_documents, WINDOW_SAMPLE)
     assert sorted(w.position for w in windows) == list(range(len(windows)))
     for window in windows[:20]:
+        assert window.start == 0 and window.end <= WINDOW_TOKENS
         peaks = dict(
             session.execute(
                 select(Feature.index, func.max(Example.max_value))
                 .join(Example, Example.feature_id == Feature.id)
-                .where(Example.document_id == window.document_id)
+                .where(Example.document_id == window.document_id, Example.start < window.end)
                 .group_by(Feature.index)
             ).all()
         )
