@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     precompute.add_argument("--top-k", type=_positive_int, default=64)
     precompute.add_argument("--shards", type=_positive_int, default=1)
     precompute.add_argument("--shard", type=int, help="run only this shard (0-based)")
+    precompute.add_argument(
+        "--window-sample",
+        type=int,
+        default=4096,
+        help="windows in the random sample autointerp takes negatives from (0: none)",
+    )
+    precompute.add_argument("--window-seed", type=int, default=0, help="seed of that sample")
     precompute.add_argument("--queue", action="store_true", help="defer shards as queue jobs")
     precompute.add_argument("--save-activations", type=Path, help="also write activation shards")
     precompute.set_defaults(command_key="precompute")

@@ -251,6 +251,37 @@ class Example(Base):
     )
 
 
+class WindowSample(Base):
+    """One window of a (SAE, corpus) pair's fixed random sample, with the features active in it.
+
+    `feature_indices` is ascending and `feature_maxima` holds each one's maximum over the window,
+    so a feature is inactive in the window exactly when its index is absent.
+    """
+
+    __tablename__ = "window_samples"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sae_id: Mapped[int] = mapped_column(ForeignKey("saes.id", ondelete="CASCADE"))
+    corpus_id: Mapped[int] = mapped_column(ForeignKey("corpora.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, doc="Order in which the sample drew it.")
+    start: Mapped[int] = mapped_column(Integer, doc="First token of the window (inclusive).")
+    end: Mapped[int] = mapped_column(Integer, doc="Last token of the window (exclusive).")
+    seed: Mapped[int] = mapped_column(Integer, doc="Seed of the draw.")
+    feature_indices: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    feature_maxima: Mapped[list[float]] = mapped_column(ARRAY(REAL))
+
+    __table_args__ = (
+        CheckConstraint('start >= 0 AND "end" > start', name="span"),
+        CheckConstraint(
+            "cardinality(feature_indices) = cardinality(feature_maxima)", name="sparse"
+        ),
+        UniqueConstraint("sae_id", "corpus_id", "position"),
+        Index("ix_window_samples_features", "feature_indices", postgresql_using="gin"),
+        Index("ix_window_samples_document", "document_id"),
+    )
+
+
 class Explanation(Base):
     """A natural-language label of a feature: from a CSV, an LLM, a person or a rule (heuristic)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from argparse import ArgumentTypeError
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import ValidationError
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.autointerp import run_out
+from app.cli_autointerp import feature_list
 from app.deps import SessionDep, SettingsDep, rate_limited, require_role
 from app.errors import describe_error
 from app.paths import RowId
@@ -75,20 +77,25 @@ async def autointerp_start(
         raise HTTPException(error.status_code, error.message, headers=error.headers) from None
     fields = {key: value for key, value in form.multi_items() if isinstance(value, str)}
     await form.close()
-    feature = fields.get("feature") or None
+    features = fields.get("features") or fields.get("feature") or None
     try:
         body = AutointerpRunRequest.model_validate(
             {
                 "sae": fields.get("sae", ""),
                 "explainer": fields.get("explainer", ""),
                 "scorer": fields.get("scorer", ""),
-                "features": None if feature is None else [feature],
+                "features": None if features is None else feature_list(features),
                 "limit": fields.get("limit") or None,
                 "unlabelled": fields.get("unlabelled") or False,
+                "min_frequency": fields.get("min_frequency") or None,
                 "preset": fields.get("preset") or "default",
             }
         )
         run_id = await run_in_threadpool(start_run, session, settings, body)
+    except ArgumentTypeError as error:
+        return await run_in_threadpool(
+            _form, request, session, settings, error=f"Features: {error}", status_code=422
+        )
     except ValidationError as error:
         message = "; ".join(describe_error(item) for item in error.errors(include_url=False))
         return await run_in_threadpool(

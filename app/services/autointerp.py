@@ -1,4 +1,5 @@
-"""Starting an autointerp run from the web (queued for workers) and reading one back."""
+"""Starting an autointerp run (the one path the API, the pages and `maira-sae autointerp` share)
+and reading one back."""
 
 from __future__ import annotations
 
@@ -45,8 +46,11 @@ class RunRejected(ValueError):
         self.message = message
 
 
-def start_run(session: Session, settings: Settings, request: AutointerpRunRequest) -> uuid.UUID:
-    """Create and queue a run; RunRejected for an unknown SAE, no features or a refused endpoint."""
+def start_run(
+    session: Session, settings: Settings, request: AutointerpRunRequest, *, queue: bool = True
+) -> uuid.UUID:
+    """Create a run and queue its batches (or not, when `queue` is False: the caller runs them);
+    RunRejected for an unknown SAE, no features or a refused endpoint."""
     sae = session.scalars(select(Sae).where(Sae.slug == request.sae)).first()
     if sae is None:
         raise RunRejected(404, f"There is no SAE named {request.sae!r}.")
@@ -72,8 +76,11 @@ def start_run(session: Session, settings: Settings, request: AutointerpRunReques
             indices=request.features,
             limit=request.limit,
             unlabelled=request.unlabelled,
+            min_frequency=request.min_frequency,
         )
-        return create_run(session, sae, config, indices).id
+        return create_run(
+            session, sae, config, indices, batch_size=request.batch_size, queue=queue
+        ).id
     except RunRequestError as error:
         raise RunRejected(422, str(error)) from None
 

@@ -3,7 +3,8 @@
 One SAE (model 'maira-2-synthetic', no weights file) with N features, a corpus of documents
 (generated radiology text, or report text cut from `--reports`), M top examples and
 INTERVAL_BUCKETS x PER_BUCKET interval examples per live feature, one explanation per live feature
-with train and held-out detection scores, then the primary labels. The distributions are
+with train and held-out detection scores, a window sample (each document's first 32 tokens),
+then the primary labels. The distributions are
 documented in `db.importers.synthetic_data`.
 
 Re-running with the same name replaces that SAE's synthetic data in one transaction (the old SAE,
@@ -70,6 +71,9 @@ TOKENS_PER_EXAMPLE_PER_DOCUMENT = 128
 MIN_DOCUMENTS, MAX_DOCUMENTS = 64, 20_000
 MIN_REPORT_TOKENS = 8
 FEATURES_PER_CHUNK = 512
+WINDOW_SAMPLE = 4096
+WINDOW_TOKENS = 32
+"""Documents in the window sample (autointerp's non-activating examples)."""
 FEATURE_COLUMNS = (
     "sae_id", "index", "group", "frequency", "n_active", "n_tokens", "max_activation",
     "mean_activation", "histogram_edges", "histogram_counts", "neighbour_indices",
@@ -177,6 +181,8 @@ def _build(
             session, options, rng, live, stats.max_activation, feature_ids,
             corpus_id, document_ids, document_lengths, report,
         )  # fmt: skip
+    with report.timed("window sample"):
+        _write_window_sample(session, report.sae_id, corpus_id)
     with report.timed("explanations"):
         _write_explanations(session, rng, feature_ids[live])
         report.explanations = len(live)
@@ -379,6 +385,45 @@ def _example_rows(
         ]
     byte_lengths = (examples.end - examples.start) * 4
     return pack_rows(columns, n, tail=(examples.values, byte_lengths))
+
+
+_WINDOW_SAMPLE = text(
+    """
+    WITH drawn AS (
+        SELECT id, tokens FROM documents
+        WHERE corpus_id = :corpus_id AND cardinality(tokens) > 0
+        ORDER BY md5(CAST(id AS text)) LIMIT :n
+    ), active AS (
+        SELECT e.document_id, f.index, max(e.max_value) AS peak
+        FROM examples AS e JOIN features AS f ON f.id = e.feature_id
+        WHERE e.document_id IN (SELECT id FROM drawn) AND e.start < :window_tokens
+        GROUP BY e.document_id, f.index
+    )
+    INSERT INTO window_samples (sae_id, corpus_id, document_id, position, start, "end", seed,
+                                feature_indices, feature_maxima)
+    SELECT :sae_id, :corpus_id, d.id, row_number() OVER (ORDER BY md5(CAST(d.id AS text))) - 1,
+           0, least(cardinality(d.tokens), :window_tokens), 0,
+           coalesce(array_agg(a.index ORDER BY a.index) FILTER (WHERE a.index IS NOT NULL), '{}'),
+           coalesce(array_agg(a.peak ORDER BY a.index) FILTER (WHERE a.index IS NOT NULL), '{}')
+    FROM drawn AS d LEFT JOIN active AS a ON a.document_id = d.id
+    GROUP BY d.id, d.tokens
+    """
+)
+
+
+def _write_window_sample(session: Session, sae_id: int, corpus_id: int) -> None:
+    """The window sample: the first WINDOW_TOKENS tokens of WINDOW_SAMPLE documents, each with
+    the features that have an example overlapping it (the synthetic data's notion of active)
+    and their largest example maxima."""
+    session.execute(
+        _WINDOW_SAMPLE,
+        {
+            "sae_id": sae_id,
+            "corpus_id": corpus_id,
+            "n": WINDOW_SAMPLE,
+            "window_tokens": WINDOW_TOKENS,
+        },
+    )
 
 
 def _write_explanations(

@@ -14,6 +14,7 @@ from tests.support.factories import (
     make_example,
     make_feature,
     make_sae,
+    make_window_sample,
 )
 from workers.autointerp.standin import serve_in_thread
 
@@ -49,7 +50,8 @@ def make_keyword_sae(
     session: Session, slug: str = "kw", *, n_documents: int = 120, seed: int = 0
 ) -> list[str]:
     """An SAE whose feature i fires (top and interval examples) on KEYWORDS[i]; each document
-    holds two keywords among filler words. Returns the keywords."""
+    holds two keywords among filler words and is one window of the window sample. Returns the
+    keywords."""
     rng = random.Random(seed)
     sae = make_sae(session, slug, d_sae=len(KEYWORDS))
     features = [
@@ -65,8 +67,10 @@ def make_keyword_sae(
             words.insert(rng.randrange(len(words) + 1), KEYWORDS[index])
         tokens = [("" if i == 0 else " ") + w for i, w in enumerate(words)]
         document = make_document(session, corpus, f"r{number}", tokens)
-        for index in chosen:
-            strength = rng.uniform(1.0, 5.0)
+        strengths = {index: rng.uniform(1.0, 5.0) for index in chosen}
+        session.flush()
+        make_window_sample(session, sae, document, number, strengths)
+        for index, strength in strengths.items():
             values = [strength if w == KEYWORDS[index] else 0.0 for w in words]
             kind = "top" if strength > 2.0 else "interval"
             make_example(

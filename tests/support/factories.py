@@ -20,6 +20,7 @@ from db.models import (
     LanguageModel,
     Sae,
     Score,
+    WindowSample,
 )
 
 SCRIPT_TOKEN = "<script>alert(1)</script>"
@@ -142,6 +143,30 @@ def make_example(
     )
     session.add(example)
     return example
+
+
+def make_window_sample(
+    session: Session,
+    sae: Sae,
+    document: Document,
+    position: int,
+    active: dict[int, float],
+) -> WindowSample:
+    """A sampled window over the whole document, with the features `active` in it (index: max)."""
+    indices = sorted(active)
+    window = WindowSample(
+        sae_id=sae.id,
+        corpus_id=document.corpus_id,
+        document_id=document.id,
+        position=position,
+        start=0,
+        end=len(document.tokens),
+        seed=0,
+        feature_indices=indices,
+        feature_maxima=[active[i] for i in indices],
+    )
+    session.add(window)
+    return window
 
 
 def make_explanation(

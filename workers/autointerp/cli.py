@@ -1,91 +1,100 @@
-"""`maira-sae autointerp`: start a run (queued for workers, or here with --local) or resume one."""
+"""`maira-sae autointerp`: start a run through the same service as the API and the pages (queued
+for workers, or run here with --local) or resume one; SIGTERM or SIGINT drains and stops it."""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import signal
+import threading
 import uuid
 
+from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.schemas.autointerp import AutointerpRunRequest
+from app.services.autointerp import RunRejected, run_summary, start_run
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.models import AutointerpRun, Sae
-from db.settings import get_settings
-from workers.autointerp.config import with_preset
-from workers.autointerp.endpoint import EndpointRefused, check_endpoint, endpoint_from_settings
-from workers.autointerp.job import run_batches
-from workers.autointerp.runs import (
-    RunRequestError,
-    batches,
-    create_run,
-    run_progress,
-    select_features,
-)
+from db.settings import Settings, get_settings
+from workers.autointerp.job import RunStopped, run_batches
+from workers.autointerp.runs import batches, run_progress
 from workers.console import say
+from workers.kinds.autointerp import AutointerpParams
 
-log = logging.getLogger(__name__)
+
+def _request(args: argparse.Namespace) -> AutointerpRunRequest:
+    return AutointerpRunRequest(
+        sae=args.sae,
+        features=args.features,
+        limit=args.limit,
+        unlabelled=args.unlabelled,
+        min_frequency=args.min_frequency,
+        explainer=args.explainer,
+        scorer=args.scorer,
+        base_url=args.base_url,
+        preset=args.preset,
+        seed=args.seed,
+        examples_per_prompt=args.examples_per_prompt,
+        token_budget=args.token_budget,
+        batch_size=args.batch_size,
+    )
 
 
 def command(args: argparse.Namespace) -> int:
     """Create (or resume) a run; print where its progress shows."""
     settings = get_settings()
-    endpoint = endpoint_from_settings(settings, args.base_url)
-    try:
-        warning = check_endpoint(endpoint, allow_remote=settings.llm_allow_remote)
-    except EndpointRefused as error:
-        say(f"Refused: {error}")
-        return 2
-    if warning:
-        say(f"WARNING: {warning}")
     sessions = make_sessionmaker(make_engine(resolve_database_url(settings)))
     with sessions() as session:
-        sae = session.scalars(select(Sae).where(Sae.slug == args.sae)).first()
-        if sae is None:
-            say(f"No SAE named {args.sae!r}.")
-            return 2
         if args.resume:
             run = session.get(AutointerpRun, uuid.UUID(args.resume))
-            if run is None or run.sae_id != sae.id:
+            sae = session.scalars(select(Sae).where(Sae.slug == args.sae)).first()
+            if run is None or sae is None or run.sae_id != sae.id:
                 say(f"No autointerp run {args.resume} of SAE {args.sae!r}.")
                 return 2
         else:
-            config = with_preset(
-                args.preset,
-                explainer=args.explainer,
-                scorer=args.scorer,
-                base_url=endpoint.base_url,
-                endpoint_kind=endpoint.kind,
-                seed=args.seed,
-                examples_per_prompt=args.examples_per_prompt,
-                token_budget=args.token_budget,
-            )
             try:
-                indices = select_features(
-                    session,
-                    sae,
-                    indices=args.features,
-                    limit=args.limit,
-                    unlabelled=args.unlabelled,
-                    min_frequency=args.min_frequency,
-                )
-                run = create_run(
-                    session, sae, config, indices, batch_size=args.batch_size, queue=not args.local
-                )
-            except RunRequestError as error:
-                say(f"Nothing to do: {error}")
+                run_id = start_run(session, settings, _request(args), queue=not args.local)
+            except ValidationError as error:
+                say(f"Refused: {error.errors()[0]['loc'][0]}: {error.errors()[0]['msg']}")
                 return 2
-        say(f"Autointerp run {run.id}: {len(run.feature_indices)} features of {sae.slug}.")
+            except RunRejected as rejected:
+                say(f"Refused: {rejected.message}")
+                return 2
+            run = session.get_one(AutointerpRun, run_id)
+        summary = run_summary(session, run.id)
+        assert summary is not None
+        if summary["remote_warning"]:
+            say(f"WARNING: {summary['remote_warning']}")
+        say(f"Autointerp run {run.id}: {summary['n_features']} features of {summary['sae']}.")
         if not (args.local or args.resume):
             say(f"Queued for workers; progress: GET /api/v1/autointerp/runs/{run.id}")
             return 0
-        work = batches(run, sae.slug, args.batch_size)
+        work = batches(run, summary["sae"], args.batch_size)
+    return _run_here(sessions, settings, run.id, work)
+
+
+def _run_here(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    run_id: uuid.UUID,
+    work: list[AutointerpParams],
+) -> int:
+    """Run the batches in this process; SIGTERM or SIGINT drains the calls in flight and stops."""
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
 
     def progress(done: int, total: int) -> None:
         say(f"  {done}/{total} features")
 
-    result = run_batches(sessions, work, settings, progress=progress)
+    try:
+        result = run_batches(sessions, work, settings, progress=progress, should_stop=stop.is_set)
+    except RunStopped:
+        say(f"Stopped; the answers in flight were cached. Resume with --resume {run_id}.")
+        return 1
     with sessions() as session:
-        summary = run_progress(session, session.get_one(AutointerpRun, run.id))
+        summary = run_progress(session, session.get_one(AutointerpRun, run_id))
     say(
         f"Done: {len(result.done)} explained and scored, {len(result.failed)} failed; "
         f"{summary['n_calls']} LLM calls ({summary['n_cached']} answered from the cache, "

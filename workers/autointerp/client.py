@@ -67,8 +67,8 @@ _SPEND = text(
 )
 
 
-class BudgetExhausted(Exception):
-    """The run has spent its token budget."""
+class CallsStopped(Exception):
+    """The client was told to start no more calls (the run is being stopped)."""
 
 
 class LlmClient:
@@ -101,6 +101,28 @@ class LlmClient:
         self._waiting: dict[str, list[asyncio.Future[Reply | None]]] = {}
         self._lookups: set[asyncio.Task[None]] = set()
         self._unrecorded = {"cached": 0, "failed": 0}
+        self._stopped = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop_starting(self) -> None:
+        """Start no more calls: `complete` raises CallsStopped unless its answer is cached or
+        its call is already in flight."""
+        self._stopped = True
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait (at most `timeout_s`) until no call is in flight, every answer that arrived being
+        cached; True if none is left."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Record the counts not yet written and close the HTTP client."""
@@ -123,16 +145,25 @@ class LlmClient:
             self._unrecorded["cached"] += 1
             return hit
         async with self.semaphore:
+            if self._stopped:
+                raise CallsStopped
             if self.token_budget is not None and self.spent >= self.token_budget:
                 self._unrecorded["failed"] += 1
                 return Reply(None, error=f"token budget of {self.token_budget} spent")
-            reply, usage = await self._call(model, messages, logprobs)
-            # Stored before the slot is freed: at most `concurrency` paid answers are ever
-            # outside the cache, which bounds what a killed run can pay twice.
-            if reply.failed:
-                await asyncio.to_thread(self._record, calls=1, failed=1)
-            else:
-                await asyncio.to_thread(self._store, key, model, reply, usage)
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                reply, usage = await self._call(model, messages, logprobs)
+                # Stored before the slot is freed: at most `concurrency` paid answers are ever
+                # outside the cache, which bounds what a SIGKILLed run can pay twice.
+                if reply.failed:
+                    await asyncio.to_thread(self._record, calls=1, failed=1)
+                else:
+                    await asyncio.to_thread(self._store, key, model, reply, usage)
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.set()
         return reply
 
     async def _lookup(self, key: str) -> Reply | None:

@@ -33,6 +33,13 @@ class AutointerpConfig(BaseModel):
     n_explain_non_activating: int = Field(10, ge=0, le=200)
     n_score_activating: int = Field(20, ge=1, le=500)
     n_score_non_activating: int = Field(20, ge=1, le=500)
+    hard_negative_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of non-activating windows that are hard negatives (a decoder-cosine "
+        "neighbour fires) when the window sample has enough.",
+    )
     examples_per_prompt: int = Field(5, ge=1, le=50)
     fuzzing: bool = True
     train_scores: bool = Field(True, description="Also score the explanation windows (in-sample).")

@@ -4,14 +4,15 @@ stand-in's wherever they appear)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from app.schemas.autointerp import AutointerpRunRequest
+from app.services.autointerp import RunRejected, start_run
 from db.engine import make_sessionmaker
-from db.models import Sae
+from db.models import AutointerpRun
 from db.settings import Settings
-from workers.autointerp.config import AutointerpConfig
 from workers.autointerp.job import run_batches
-from workers.autointerp.runs import batches, create_run, select_features
+from workers.autointerp.runs import batches
 from workers.autointerp.standin import DEFAULT_MODEL, serve_in_thread
 from workers.console import stage
 
@@ -22,18 +23,25 @@ def label_with_standin(engine: Engine, slug: str, n_features: int = DEMO_FEATURE
     """Run autointerp with the stand-in on the SAE's first `n_features` features that have
     examples; returns how many got an explanation."""
     sessions = make_sessionmaker(engine)
+    settings = Settings()
     with serve_in_thread() as base_url, sessions() as session:
-        sae = session.scalars(select(Sae).where(Sae.slug == slug)).one()
-        indices = select_features(session, sae, limit=n_features)
-        if not indices:
+        request = AutointerpRunRequest(
+            sae=slug,
+            explainer=DEFAULT_MODEL,
+            scorer=DEFAULT_MODEL,
+            base_url=base_url,
+            limit=n_features,
+        )
+        try:
+            run_id = start_run(session, settings, request, queue=False)
+        except RunRejected:
             return 0
-        config = AutointerpConfig(explainer=DEFAULT_MODEL, scorer=DEFAULT_MODEL, base_url=base_url)
-        run = create_run(session, sae, config, indices, queue=False)
-        work = batches(run, slug)
-        with stage("llm labels", len(indices), "feature") as bar:
+        run = session.get_one(AutointerpRun, run_id)
+        work = batches(run, slug, request.batch_size)
+        with stage("llm labels", len(run.feature_indices), "feature") as bar:
 
             def progress(done: int, total: int) -> None:
                 bar.update(done - bar.n)
 
-            result = run_batches(sessions, work, Settings(), progress=progress)
+            result = run_batches(sessions, work, settings, progress=progress)
     return len(result.done)

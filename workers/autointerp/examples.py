@@ -5,9 +5,9 @@ come only from the "explain" half and scoring windows only from the "score" half
 window shares a document with an explanation window anywhere in the run.
 
 Activating windows are the feature's stored top examples and interval samples. Non-activating
-windows are other features' stored windows (hard negatives from its decoder-cosine neighbours
-first, then from seeded random features) in documents where this feature has NO stored example:
-presumed inactive, since precompute keeps no random sample of inactive windows yet.
+windows come from precompute's window sample, which records every feature active in each window,
+so they are truly inactive: hard negatives (windows where one of the feature's decoder-cosine
+neighbours fires) and seeded random windows.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from workers.autointerp.config import AutointerpConfig
@@ -32,25 +32,27 @@ _OWN = text(
     ORDER BY e.kind DESC, e.max_value DESC, e.id
     """
 )
-_OTHERS = text(
-    """
-    SELECT e.id, e.document_id, f.index, d.tokens[e.start + 1 : e."end"] AS tokens
-    FROM features AS f
-    JOIN examples AS e ON e.feature_id = f.id AND e.kind = 'top' AND e.rank < :per_feature
-    JOIN documents AS d ON d.id = e.document_id
-    WHERE f.sae_id = :sae_id AND f.index = ANY(:indices)
-      AND NOT EXISTS (
-          SELECT 1 FROM examples AS own
-          WHERE own.feature_id = :feature_id AND own.document_id = e.document_id
-      )
-    ORDER BY e.id
-    """
+_INACTIVE = (
+    'SELECT w.id, w.document_id, CAST(:source AS text) AS source, d.tokens[w.start + 1 : w."end"] '
+    "AS tokens FROM window_samples AS w JOIN documents AS d ON d.id = w.document_id "
+    "WHERE w.sae_id = :sae_id AND NOT w.feature_indices @> ARRAY[CAST(:index AS integer)] "
+)
+_HARD = text(
+    _INACTIVE.replace(":source", "'neighbour'")
+    + "AND w.feature_indices && CAST(:neighbours AS integer[]) "
+    "ORDER BY md5(:salt || w.id) LIMIT :limit"
+)
+_RANDOM = text(
+    _INACTIVE.replace(":source", "'random'")
+    + "AND w.position = ANY(CAST(:positions AS integer[])) ORDER BY md5(:salt || w.id)"
+)
+_SAMPLE_SIZE = text(
+    "SELECT coalesce(max(position) + 1, 0) FROM window_samples WHERE sae_id = :sae_id"
 )
 _FEATURE = text(
     "SELECT id, max_activation, neighbour_indices FROM features "
     "WHERE sae_id = :sae_id AND index = :index"
 )
-OTHER_WINDOWS_PER_FEATURE = 4
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class FeatureWindows:
     index: int
     feature_id: int
     max_activation: float
+    neighbours: tuple[int, ...]
     explain_activating: list[Window]
     explain_non_activating: list[Window]
     score_activating: list[Window]
@@ -116,6 +119,7 @@ def load_feature_windows(
         index=index,
         feature_id=feature.id,
         max_activation=float(max_activation),
+        neighbours=tuple(feature.neighbour_indices or ()),
         explain_activating=explain_act,
         explain_non_activating=explain_non[: config.n_explain_non_activating],
         score_activating=score_act,
@@ -126,39 +130,66 @@ def load_feature_windows(
 def _non_activating(
     session: Session, sae_id: int, feature, index: int, config: AutointerpConfig
 ) -> tuple[list[Window], list[Window]]:
-    rng = random.Random(f"{config.seed}:{index}")
-    d_sae = session.execute(text("SELECT d_sae FROM saes WHERE id = :id"), {"id": sae_id}).scalar()
-    neighbours = [i for i in feature.neighbour_indices or [] if i != index][:8]
+    """Windows of the sample where the feature is inactive, each half hard negatives first (up to
+    `hard_negative_share` of its size), then random ones."""
+    neighbours = [i for i in feature.neighbour_indices or [] if i != index]
     wanted = config.n_explain_non_activating + config.n_score_non_activating
-    n_random = min(int(d_sae) - 1, max(wanted, 8))
-    randoms = [i for i in rng.sample(range(int(d_sae)), n_random + 1) if i != index][:n_random]
+    hard = _sampled(session, _HARD, sae_id, index, config, neighbours=neighbours, limit=2 * wanted)
+    n_sample = session.execute(_SAMPLE_SIZE, {"sae_id": sae_id}).scalar_one()
+    rng = random.Random(f"{config.seed}:{index}")
+    positions = rng.sample(range(n_sample), min(n_sample, 4 * wanted + 16))
+    randoms = _sampled(session, _RANDOM, sae_id, index, config, positions=positions)
+    explain = _mix(
+        [w for w in hard if _explains(w, config)],
+        [w for w in randoms if _explains(w, config)],
+        config.n_explain_non_activating,
+        config.hard_negative_share,
+    )
+    score = _mix(
+        [w for w in hard if not _explains(w, config)],
+        [w for w in randoms if not _explains(w, config)],
+        config.n_score_non_activating,
+        config.hard_negative_share,
+    )
+    return explain, score
+
+
+def _explains(window: Window, config: AutointerpConfig) -> bool:
+    return explain_half(window.document_id, config.seed, config.explain_fraction)
+
+
+def _sampled(
+    session: Session,
+    query: TextClause,
+    sae_id: int,
+    index: int,
+    config: AutointerpConfig,
+    **values: object,
+) -> list[Window]:
     rows = session.execute(
-        _OTHERS,
-        {
-            "sae_id": sae_id,
-            "indices": neighbours + randoms,
-            "feature_id": feature.id,
-            "per_feature": OTHER_WINDOWS_PER_FEATURE,
-        },
+        query, {"sae_id": sae_id, "index": index, "salt": f"{config.seed}:{index}:", **values}
     ).all()
-    hard = set(neighbours)
-    rows = sorted(rows, key=lambda r: (r.index not in hard, rng.random()))
-    seen: set[int] = set()
-    explain: list[Window] = []
-    score: list[Window] = []
-    for row in rows:
-        if row.document_id in seen:
-            continue
-        seen.add(row.document_id)
-        window = Window(
+    return [
+        Window(
             tokens=tuple(row.tokens),
             values=None,
             document_id=row.document_id,
-            example_id=row.id,
-            source="neighbour" if row.index in hard else "random",
+            example_id=None,
+            source=row.source,
+            window_id=row.id,
         )
-        if explain_half(row.document_id, config.seed, config.explain_fraction):
-            explain.append(window)
-        else:
-            score.append(window)
-    return explain, score
+        for row in rows
+    ]
+
+
+def _mix(hard: list[Window], randoms: list[Window], n: int, share: float) -> list[Window]:
+    """Up to `share` x n hard negatives, then random windows (each window once) up to n."""
+    chosen = hard[: int(n * share)]
+    seen = {w.window_id for w in chosen}
+    for window in randoms + hard[len(chosen) :]:
+        if len(chosen) == n:
+            break
+        if window.window_id not in seen:
+            seen.add(window.window_id)
+            chosen.append(window)
+    return chosen

@@ -1,10 +1,16 @@
 """Running an autointerp run's batches: the `autointerp` queue job, and the in-process runner the
 command line uses. Features the run already finished are skipped, and every LLM answer comes
-from the response cache when it was paid for before, so a killed run restarts for free."""
+from the response cache when it was paid for before, so a stopped run restarts for free.
+
+Stopping (SIGTERM or SIGINT to a worker or to `maira-sae autointerp --local`) drains: no new call
+starts, the calls in flight are awaited (at most `worker_shutdown_grace_s`) and their answers
+cached, then the run stops with its unfinished features left for a restart. Only a SIGKILL, or a
+call outliving the grace, can make a restart pay again: at most `llm_concurrency` calls."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -15,7 +21,7 @@ from db.aggregates import refresh_sae_aggregates
 from db.labels import refresh_primary_labels
 from db.models import AutointerpRun, Sae
 from db.settings import Settings, get_settings
-from workers.autointerp.client import LlmClient
+from workers.autointerp.client import CallsStopped, LlmClient
 from workers.autointerp.config import AutointerpConfig
 from workers.autointerp.endpoint import Endpoint, EndpointRefused, check_endpoint
 from workers.autointerp.examples import FeatureWindows, load_feature_windows
@@ -25,6 +31,9 @@ from workers.autointerp.store import store_outcome
 from workers.kinds.autointerp import AutointerpParams, AutointerpResult
 from workers.queue.context import JobContext, JobFailed
 
+log = logging.getLogger(__name__)
+
+STOP_POLL_S = 0.1
 _OTHER_LABELS = text(
     """
     SELECT f.index, e.text FROM explanations AS e JOIN features AS f ON f.id = e.feature_id
@@ -33,8 +42,13 @@ _OTHER_LABELS = text(
 )
 
 
+class RunStopped(Exception):
+    """The run was asked to stop; what was in flight is cached, the rest is left for a restart."""
+
+
 def autointerp(ctx: JobContext, params: AutointerpParams) -> AutointerpResult:
-    """The queue handler: explain and score one batch of a run."""
+    """The queue handler: explain and score one batch of a run; on a worker shutdown or a
+    cancel it drains its calls and stops (a shutdown re-queues it)."""
     settings = ctx.runtime.settings
 
     def progress(done: int, total: int) -> None:
@@ -42,9 +56,20 @@ def autointerp(ctx: JobContext, params: AutointerpParams) -> AutointerpResult:
         ctx.report_progress(done / total, f"{done} of {total} features")
 
     try:
-        return run_batches(ctx.runtime.sessions, [params], settings, progress=progress)
+        return run_batches(
+            ctx.runtime.sessions,
+            [params],
+            settings,
+            progress=progress,
+            should_stop=lambda: ctx.shutting_down() or ctx.is_cancelled(),
+        )
     except EndpointRefused as error:
         raise JobFailed(str(error)) from None
+    except RunStopped:
+        if ctx.shutting_down():
+            ctx.stop_for_shutdown()
+        ctx.raise_if_cancelled()
+        raise
 
 
 def endpoint_for(config: AutointerpConfig, settings: Settings) -> Endpoint:
@@ -64,9 +89,12 @@ def run_batches(
     *,
     progress: Callable[[int, int], None] | None = None,
     extra_headers: dict[str, str] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> AutointerpResult:
     """Explain, score and store the unfinished features of `batches` (all of one run); refresh
-    the SAE's labels and aggregates; mark the run done once all its features are."""
+    the SAE's labels and aggregates; mark the run done once all its features are. Once
+    `should_stop()` (cheap, no I/O: polled on the event loop every STOP_POLL_S) turns true, the
+    calls in flight are drained and RunStopped is raised."""
     settings = settings or get_settings()
     run_id = uuid.UUID(batches[0].run_id)
     with sessions() as session:
@@ -116,25 +144,39 @@ def run_batches(
             if progress is not None:
                 await asyncio.to_thread(progress, len(done) + len(failed), total)
 
+        async def watch() -> None:
+            while not should_stop():
+                await asyncio.sleep(STOP_POLL_S)
+            client.stop_starting()
+
+        watcher = asyncio.create_task(watch())
         # Three stages overlap: the next batch's windows load and the previous batch's results
         # are stored while this batch's LLM calls run.
         loading = asyncio.create_task(asyncio.to_thread(_load, sessions, sae.id, todo[0], config))
         storing: asyncio.Task[None] | None = None
         try:
             for number, batch in enumerate(todo):
+                if client.stopped:
+                    raise CallsStopped
                 windows = await loading
                 if number + 1 < len(todo):
                     loading = asyncio.create_task(
                         asyncio.to_thread(_load, sessions, sae.id, todo[number + 1], config)
                     )
                 missing = [i for i in batch if i not in {w.index for w in windows}]
-                outcomes = await run_batch(client, config, windows, fallback)
+                try:
+                    outcomes = await run_batch(client, config, windows, fallback)
+                except CallsStopped:
+                    if not await client.drain(settings.worker_shutdown_grace_s):
+                        log.warning("stopping with LLM calls still in flight")
+                    raise
                 if storing is not None:
                     await storing
                 storing = asyncio.create_task(finish(outcomes, missing))
             if storing is not None:
                 await storing
         finally:
+            watcher.cancel()
             if storing is not None and not storing.done():
                 await asyncio.gather(storing, return_exceptions=True)
             if not loading.done():
@@ -143,6 +185,8 @@ def run_batches(
 
     try:
         asyncio.run(main())
+    except CallsStopped:
+        raise RunStopped(f"autointerp run {run_id} stopped") from None
     finally:
         with sessions() as session:
             refresh_primary_labels(session, sae.id)

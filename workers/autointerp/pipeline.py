@@ -66,6 +66,12 @@ async def explain(
     if not windows.explain_activating:
         outcome.error = "no activating example in the explanation half of the documents"
         return outcome
+    if not windows.score_non_activating:
+        outcome.error = (
+            "no window of the sample where the feature is inactive: run precompute "
+            "(it draws the window sample) and start again"
+        )
+        return outcome
     messages = explanation_prompt(
         windows.explain_activating, windows.explain_non_activating, windows.max_activation
     )
@@ -193,14 +199,17 @@ def borrow_label(
     outcomes: list[FeatureOutcome], position: int, fallback: list[tuple[int, str]]
 ) -> tuple[int, str] | None:
     """Another feature's label for the control: the next explained feature of the batch, else
-    one of `fallback` (other features' stored labels); None if there is none."""
-    own = outcomes[position].windows.index
+    one of `fallback` (other features' stored labels); never the feature's own or a
+    decoder-cosine neighbour's (its hard negatives would make the control look worse than
+    chance). None if there is none."""
+    windows = outcomes[position].windows
+    excluded = {windows.index, *windows.neighbours}
     for step in range(1, len(outcomes)):
         other = outcomes[(position + step) % len(outcomes)]
-        if other.explanation is not None and other.windows.index != own:
+        if other.explanation is not None and other.windows.index not in excluded:
             return other.windows.index, other.explanation
     for index, label in fallback:
-        if index != own:
+        if index not in excluded:
             return index, label
     return None
 

@@ -52,6 +52,8 @@ class Window:
     example_id: int | None
     source: str
     """top, interval (activating), neighbour or random (non-activating)."""
+    window_id: int | None = None
+    """The `window_samples` row of a non-activating window."""
 
     @property
     def activating(self) -> bool:

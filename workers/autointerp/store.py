@@ -28,12 +28,12 @@ def _provenance(
         "seed": config.seed,
         "explain_fraction": config.explain_fraction,
         "explanation_example_ids": [x.example_id for x in w.explain_activating],
-        "explanation_non_activating_example_ids": [x.example_id for x in w.explain_non_activating],
+        "explanation_non_activating_window_ids": [x.window_id for x in w.explain_non_activating],
         "explanation_document_ids": sorted(
             {x.document_id for x in w.explain_activating + w.explain_non_activating}
         ),
-        "non_activating": "other features' windows in documents without a stored example of "
-        "this feature (presumed inactive)",
+        "non_activating": "windows of the precompute window sample where the feature is inactive "
+        "(hard negatives: a decoder-cosine neighbour fires)",
     }
 
 

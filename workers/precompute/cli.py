@@ -39,6 +39,8 @@ def config_from_args(args: argparse.Namespace) -> PrecomputeConfig:
         limit=args.limit,
         top_k=args.top_k,
         n_shards=args.shards,
+        window_sample=args.window_sample,
+        window_seed=args.window_seed,
     )
 
 
@@ -52,6 +54,8 @@ def shard_job_params(sae: str, config: PrecomputeConfig, shard: int) -> dict:
         "limit": config.limit,
         "top_k": config.top_k,
         "n_shards": config.n_shards,
+        "window_sample": config.window_sample,
+        "window_seed": config.window_seed,
         "shard": shard,
     }
 

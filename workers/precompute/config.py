@@ -27,10 +27,16 @@ class PrecomputeConfig:
     batch_size: int = 16
     checkpoint_every: int = 256
     """Documents between checkpoints of a shard."""
+    window_sample: int = 4096
+    """Windows in the fixed random sample autointerp draws non-activating examples from."""
+    window_seed: int = 0
+    """Seed of that sample: the same corpus, limit and seed give the same windows."""
 
     def __post_init__(self) -> None:
         if self.top_k <= 0 or self.n_shards <= 0 or self.batch_size <= 0:
             raise ValueError("top_k, n_shards and batch_size must be positive")
+        if self.window_sample < 0:
+            raise ValueError("window_sample must not be negative")
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings whose change invalidates partial results (not batch or checkpoint size)."""
@@ -42,6 +48,7 @@ class PrecomputeConfig:
             "top_k": self.top_k,
             "n_shards": self.n_shards,
             "window": [WINDOW_BEFORE, WINDOW_AFTER],
+            "window_sample": [self.window_sample, self.window_seed],
         }
 
     def corpus_slug(self, model_slug: str) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from workers.precompute.windows import WindowSampleRow
+
 
 @dataclass(frozen=True)
 class DocumentRow:
@@ -213,5 +215,40 @@ def replace_examples(
         'COPY examples (feature_id, corpus_id, document_id, kind, rank, start, "end", values, '
         "max_value, max_position, bin_min, bin_max, bin_share) FROM STDIN",
         with_ids(),
+    )
+    return count
+
+
+def replace_window_sample(
+    connection: Connection, sae_id: int, corpus_id: int, rows: Iterable[WindowSampleRow]
+) -> int:
+    """Replace the pair's window sample with `rows` (COPY); returns how many."""
+    connection.execute(
+        text("DELETE FROM window_samples WHERE sae_id = :sae_id AND corpus_id = :corpus_id"),
+        {"sae_id": sae_id, "corpus_id": corpus_id},
+    )
+    count = 0
+
+    def numbered() -> Iterator[tuple]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield (
+                sae_id,
+                corpus_id,
+                row.document_id,
+                row.position,
+                row.start,
+                row.end,
+                row.seed,
+                row.feature_indices,
+                row.feature_maxima,
+            )
+
+    _copy(
+        connection,
+        'COPY window_samples (sae_id, corpus_id, document_id, position, start, "end", seed, '
+        "feature_indices, feature_maxima) FROM STDIN",
+        numbered(),
     )
     return count

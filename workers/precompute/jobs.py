@@ -29,6 +29,8 @@ def _config(params: dict[str, Any]) -> PrecomputeConfig:
         top_k=int(params["top_k"]),
         n_shards=int(params["n_shards"]),
         checkpoint_every=int(params.get("checkpoint_every", 256)),
+        window_sample=int(params.get("window_sample", 4096)),
+        window_seed=int(params.get("window_seed", 0)),
     )
 
 

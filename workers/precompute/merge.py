@@ -5,7 +5,8 @@ the shards' sparse stores: for every chosen token (top-K and interval samples) t
 it (see `config.example_window`) is filled with the feature's stored activation on each token, so
 the values are exactly what the pass encoded, with no second forward pass. Then, in one
 transaction: documents (COPY, updated in place), feature statistics (COPY + UPDATE), the pair's old
-examples deleted and the new ones COPYed. A crash before commit leaves the previous results intact.
+examples deleted and the new ones COPYed, and the window sample (`windows`) replaced. A crash
+before commit leaves the previous results intact.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from workers.precompute.database import (
     FeatureStatisticsRow,
     ensure_features,
     replace_examples,
+    replace_window_sample,
     write_documents,
     write_feature_statistics,
 )
 from workers.precompute.state import ShardState
 from workers.precompute.store import SparseActivationReader
 from workers.precompute.tokens import POSITION_BITS, split_token_ids
+from workers.precompute.windows import sample_windows, window_sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class MergeOutcome:
     n_documents: int
     n_tokens: int
     n_examples: int
+    n_windows: int
 
 
 def merge_statistics(states: list[ShardState], template: FeatureStatistics) -> FeatureStatistics:
@@ -203,8 +207,11 @@ def write_results(
     corpus_id: int,
     states: list[ShardState],
     statistics: FeatureStatistics,
+    window_sample: int,
+    window_seed: int,
 ) -> MergeOutcome:
-    """Write documents, statistics and examples of the pair, replacing earlier ones, atomically."""
+    """Write documents, statistics, examples and the window sample (`window_sample` windows drawn
+    with `window_seed`) of the pair, replacing earlier ones, atomically."""
     result = statistics.compute()
     choices = example_choices(result)
     stores = [SparseActivationReader(state.sparse_folder) for state in states]
@@ -223,15 +230,23 @@ def write_results(
         n_examples = replace_examples(
             connection, sae_id, corpus_id, example_rows(choices, stores, lengths, document_ids)
         )
+        windows = sample_windows(lengths, window_sample, window_seed)
+        n_windows = replace_window_sample(
+            connection,
+            sae_id,
+            corpus_id,
+            window_sample_rows(windows, stores, document_ids, window_seed),
+        )
         _store_mean_token_norm(connection, sae_id, states)
         refresh_sae_aggregates(connection, sae_id)
     log.info(
-        "wrote %d documents, %d features, %d examples",
+        "wrote %d documents, %d features, %d examples, %d sampled windows",
         len(document_ids),
         statistics.n_features,
         n_examples,
+        n_windows,
     )
-    return MergeOutcome(len(document_ids), result.n_tokens, n_examples)
+    return MergeOutcome(len(document_ids), result.n_tokens, n_examples, n_windows)
 
 
 def _store_mean_token_norm(connection: Connection, sae_id: int, states: list[ShardState]) -> None:

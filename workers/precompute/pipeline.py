@@ -158,7 +158,14 @@ def merge_if_complete(engine: Engine, plan: Plan, sae: Any) -> MergeOutcome | No
     states = [plan.shard_state(shard) for shard in range(plan.config.n_shards)]
     statistics = merge_statistics(states, new_statistics(sae, plan.config.top_k))
     outcome = write_results(
-        engine, plan.sae.id, plan.sae.group_sizes, plan.corpus_id, states, statistics
+        engine,
+        plan.sae.id,
+        plan.sae.group_sizes,
+        plan.corpus_id,
+        states,
+        statistics,
+        plan.config.window_sample,
+        plan.config.window_seed,
     )
     runs.finish_run(engine, plan.run_id, "done")
     shutil.rmtree(plan.state_root, ignore_errors=True)

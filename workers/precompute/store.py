@@ -120,6 +120,18 @@ class SparseActivationReader:
         out[entry_rows[keep], columns[keep]] = np.asarray(self.values[lo:hi])[keep]
         return out
 
+    def window_maxima(self, first_id: int, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        """The features active on tokens first_id .. first_id + n_tokens - 1 (ascending int32)
+        and each one's maximum over those tokens (float32)."""
+        start, end = np.searchsorted(self.token_ids, [first_id, first_id + n_tokens])
+        lo, hi = self.offsets[start], self.offsets[end]
+        features = np.asarray(self.features[lo:hi])
+        values = np.asarray(self.values[lo:hi])
+        active, inverse = np.unique(features, return_inverse=True)
+        maxima = np.full(len(active), -np.inf, dtype=np.float32)
+        np.maximum.at(maxima, inverse, values)
+        return active.astype(np.int32), maxima
+
 
 def _map(path: Path, dtype: type, length: int) -> np.ndarray:
     if length == 0:

@@ -120,6 +120,17 @@ class JobContext:
                 self.stop.set(reason)
         return self.stop.is_set()
 
+    def shutting_down(self) -> bool:
+        """True as soon as the worker is asked to stop, before its grace period ends: a job that
+        can stop sooner at a safe point calls `stop_for_shutdown` there."""
+        return self.runtime.stopping.is_set()
+
+    def stop_for_shutdown(self) -> None:
+        """Stop now because the worker is shutting down: the job is re-queued, its attempt not
+        counted (raises JobCancelled)."""
+        self.stop.set(StopReason.SHUTDOWN)
+        self.raise_if_cancelled()
+
     def raise_if_cancelled(self) -> None:
         """Raise JobCancelled once the job should stop."""
         if self.is_cancelled():

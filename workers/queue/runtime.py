@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,3 +19,5 @@ class WorkerRuntime:
     sessions: sessionmaker[Session]
     settings: Settings
     resources: Resources
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set as soon as the worker is asked to stop (SIGTERM or SIGINT)."""

@@ -37,9 +37,8 @@ def run_job(context: JobContext, job_id: str) -> str:
         return None if reason is None else _STOP_REASONS[reason]
 
     outcome = execute_job(runtime, uuid.UUID(job_id), external_stop)
-    if outcome.status == "cancelled" or (
-        outcome.status == "requeued" and context.abort_reason() is AbortReason.SHUTDOWN
-    ):
+    shutdown = context.abort_reason() is AbortReason.SHUTDOWN or runtime.stopping.is_set()
+    if outcome.status == "cancelled" or (outcome.status == "requeued" and shutdown):
         raise JobAborted(outcome.status)
     if outcome.status in ("failed", "requeued"):
         raise JobNotSucceeded(outcome.error or outcome.status)

@@ -4,7 +4,8 @@ Many workers on many machines may share one database (procrastinate claims entri
 SKIP LOCKED). Each runs up to `--concurrency` jobs in threads, loads its model once on first
 use, beats a heartbeat per running job and for itself (the `workers` table) every
 `job_heartbeat_s` and reaps jobs of dead workers
-(see workers.queue.reaper). On SIGTERM/SIGINT it stops taking jobs, lets running ones finish
+(see workers.queue.reaper). On SIGTERM/SIGINT it stops taking jobs and sets the runtime's
+`stopping` flag (jobs that can stop early at a safe point watch it), lets running ones finish
 for `worker_shutdown_grace_s`, then asks them to stop and re-queues them.
 """
 
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import socket
 
 from db.engine import make_engine, make_sessionmaker
@@ -71,9 +73,10 @@ async def serve(url: str, settings: Settings, concurrency: int = 1) -> None:
                     name="heartbeat",
                 )
                 log.info("worker %s serving jobs (concurrency %d)", name, concurrency)
-                try:
-                    await app.run_worker_async(
+                serving = asyncio.create_task(
+                    app.run_worker_async(
                         name=name,
+                        install_signal_handlers=False,
                         concurrency=concurrency,
                         additional_context={"runtime": runtime},
                         fetch_job_polling_interval=settings.job_heartbeat_s,
@@ -82,6 +85,13 @@ async def serve(url: str, settings: Settings, concurrency: int = 1) -> None:
                         stalled_worker_timeout=entry_stale_after(settings.job_stale_after_s),
                         shutdown_graceful_timeout=settings.worker_shutdown_grace_s,
                     )
+                )
+                _stop_on_signals(serving, runtime)
+                try:
+                    await serving
+                except asyncio.CancelledError:
+                    if not runtime.stopping.is_set():
+                        raise
                 finally:
                     reaper.cancel()
                     heartbeat.cancel()
@@ -89,6 +99,22 @@ async def serve(url: str, settings: Settings, concurrency: int = 1) -> None:
     finally:
         engine.dispose()
     log.info("worker %s stopped", name)
+
+
+def _stop_on_signals(serving: asyncio.Task[None], runtime: WorkerRuntime) -> None:
+    """SIGTERM and SIGINT flag the runtime as stopping, then stop procrastinate gracefully
+    (cancelling its worker task is its documented way)."""
+
+    def stop() -> None:
+        if runtime.stopping.is_set():
+            return
+        log.info("stop requested")
+        runtime.stopping.set()
+        serving.cancel()
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop)
 
 
 def command(args: argparse.Namespace) -> int:

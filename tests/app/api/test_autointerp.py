@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.deps import get_session
 from app.main import create_app
 from app.services.accounts import add_user
 from app.services.api_keys import create_key
-from db.models import Job
+from db.models import AutointerpRun, Feature, Job
 from db.settings import Settings
 from tests.app.accounts.conftest import PASSWORD, sign_in
 from tests.support.autointerp import KEYWORDS, make_keyword_sae
@@ -71,6 +71,43 @@ def test_filters_pick_the_features(client: TestClient, session: Session) -> None
     _as(client, session)
     run = client.post("/api/v1/autointerp/runs", json=_body(features=[1, 3, 99], limit=5)).json()
     assert run["n_features"] == 2
+
+
+def test_the_api_and_the_form_take_the_command_lines_filters(
+    client: TestClient, session: Session
+) -> None:
+    make_keyword_sae(session)
+    session.execute(update(Feature).where(Feature.index.in_([1, 2, 5])).values(frequency=0.2))
+    _as(client, session)
+    run = client.post("/api/v1/autointerp/runs", json=_body(min_frequency=0.1, batch_size=2)).json()
+    assert run["n_features"] == 3
+    runs = session.scalars(select(AutointerpRun)).all()
+    assert runs[0].feature_indices == [1, 2, 5]
+    assert (
+        session.scalar(select(func.count()).select_from(Job).where(Job.kind == "autointerp")) == 2
+    )
+    add_user(session, name="rhea", role="researcher", password=PASSWORD)
+    sign_in(client, "rhea")
+    client.get("/autointerp")
+    fields = {"sae": "kw", "explainer": "stand-in", "scorer": "stand-in"}
+    started = client.post(
+        "/autointerp",
+        data={
+            **fields,
+            "features": "0-2,5",
+            "min_frequency": "0.1",
+            "csrf_token": form_token(client),
+        },
+    )
+    assert started.status_code == 303, started.text
+    latest = session.scalars(
+        select(AutointerpRun).order_by(AutointerpRun.created_at.desc())
+    ).first()
+    assert latest.feature_indices == [1, 2, 5]
+    bad = client.post(
+        "/autointerp", data={**fields, "features": "3-1", "csrf_token": form_token(client)}
+    )
+    assert bad.status_code == 422 and "expected indices like 3,5,10-12" in bad.text
 
 
 def test_bad_requests_are_clear_4xx(client: TestClient, session: Session) -> None:

@@ -13,10 +13,15 @@ from sqlalchemy.orm import Session
 
 from app.cli import main
 from db.importers import ImporterError
-from db.importers.synthetic import SyntheticOptions, build_synthetic
+from db.importers.synthetic import (
+    WINDOW_SAMPLE,
+    WINDOW_TOKENS,
+    SyntheticOptions,
+    build_synthetic,
+)
 from db.importers.synthetic_data import detection_scores, feature_stats, random_neighbours
 from db.importers.synthetic_text import normalise_text, tokenize
-from db.models import Corpus, Document, Example, Explanation, Feature, Sae, Score
+from db.models import Corpus, Document, Example, Explanation, Feature, Sae, Score, WindowSample
 from db.settings import get_settings
 from tests.db.importers.helpers import add_sae
 
@@ -137,6 +142,28 @@ def test_example_values_fit_their_windows_and_peak_at_max(
         .where(Feature.sae_id == sae.id, Example.kind == "top", Example.rank == 0)
     ).all()
     assert all(value == pytest.approx(maximum, rel=1e-6) for value, maximum in top)
+
+
+def test_the_window_sample_holds_the_features_with_examples_in_each_document(
+    small: tuple[Session, Sae, Path],
+) -> None:
+    session, sae, _ = small
+    windows = session.scalars(select(WindowSample).where(WindowSample.sae_id == sae.id)).all()
+    n_documents = session.scalar(select(func.count()).select_from(Document))
+    assert len(windows) == min(n_documents, WINDOW_SAMPLE)
+    assert sorted(w.position for w in windows) == list(range(len(windows)))
+    for window in windows[:20]:
+        assert window.start == 0 and window.end <= WINDOW_TOKENS
+        peaks = dict(
+            session.execute(
+                select(Feature.index, func.max(Example.max_value))
+                .join(Example, Example.feature_id == Feature.id)
+                .where(Example.document_id == window.document_id, Example.start < window.end)
+                .group_by(Feature.index)
+            ).all()
+        )
+        assert window.feature_indices == sorted(peaks)
+        assert window.feature_maxima == pytest.approx([peaks[i] for i in sorted(peaks)], rel=1e-6)
 
 
 def test_example_tokens_come_from_the_report_csv(small: tuple[Session, Sae, Path]) -> None:

@@ -1,5 +1,6 @@
-"""A run killed midway and restarted pays for no LLM call twice (counted at the stand-in), except
-the calls in flight at the moment of the kill, whose answers never reached the cache."""
+"""A run killed midway (SIGKILL) and restarted pays for no LLM call twice (counted at the
+stand-in), except the calls in flight at the moment of the kill, whose answers never reached the
+cache; one stopped with SIGTERM drains those first, so its resume pays none twice."""
 
 from __future__ import annotations
 
@@ -75,3 +76,26 @@ def test_a_killed_run_restarts_without_paying_any_call_twice(keyword_db) -> None
     twice = [n for n in stats["answered_by_prompt"].values() if n > 1]
     assert max(twice, default=2) == 2
     assert len(twice) <= CONCURRENCY
+
+
+def test_sigterm_drains_a_local_run_so_its_resume_pays_no_call_twice(keyword_db) -> None:
+    url, sessions = keyword_db
+    with standin_server() as base_url:
+        first = _autointerp(url, base_url, "--local")
+        deadline = time.monotonic() + 120
+        while standin_stats(base_url)["answered"] < 30:
+            assert first.poll() is None, first.stdout.read().decode()
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGTERM)
+        output = first.communicate(timeout=30)[0].decode()
+        assert first.returncode == 1 and "Stopped" in output, output
+        with sessions() as session:
+            run = session.scalars(select(AutointerpRun)).one()
+        second = _autointerp(url, base_url, "--resume", str(run.id))
+        output = second.communicate(timeout=180)[0].decode()
+        assert second.returncode == 0, output
+        stats = standin_stats(base_url)
+    with sessions() as session:
+        assert session.get_one(AutointerpRun, run.id).status == "done"
+    assert max(stats["answered_by_prompt"].values()) == 1
