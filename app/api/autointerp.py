@@ -10,16 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import SessionDep, SettingsDep, rate_limited, require_role
 from app.paths import RowId
-from app.schemas.autointerp import (
-    AutointerpRunOut,
+from app.schemas.autointerp import AutointerpRunOut, ExplanationDetailOut, RunExportOut
+from app.services.autointerp import explanation_detail, run_export
+from workers.autointerp.request import (
     AutointerpRunRequest,
-    ExplanationDetailOut,
-    RunExportOut,
-)
-from app.services.autointerp import (
     RunRejected,
-    explanation_detail,
-    run_export,
     run_summary,
     start_run,
 )

@@ -15,12 +15,18 @@ from app.cli_autointerp import feature_list
 from app.deps import SessionDep, SettingsDep, rate_limited, require_role
 from app.errors import describe_error
 from app.paths import RowId
-from app.schemas.autointerp import AutointerpRunOut, AutointerpRunRequest
-from app.services.autointerp import RunRejected, explanation_detail, run_summary, start_run
+from app.schemas.autointerp import AutointerpRunOut
+from app.services.autointerp import explanation_detail
 from app.services.saes import list_saes
 from app.services.uploads import RequestRejected, read_form
 from app.templating import render, render_block
 from workers.autointerp.endpoint import endpoint_from_settings, remote_warning
+from workers.autointerp.request import (
+    AutointerpRunRequest,
+    RunRejected,
+    run_summary,
+    start_run,
+)
 
 router = APIRouter()
 

@@ -6,35 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from workers.autointerp.runs import BATCH_SIZE
-
-
-class AutointerpRunRequest(BaseModel):
-    """Start a run: which features of which SAE, and which models explain and score them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sae: str = Field(min_length=1, max_length=200, description="Slug of the SAE.")
-    features: list[int] | None = Field(
-        None, max_length=100_000, description="Feature indices; omitted means every feature."
-    )
-    limit: int | None = Field(None, ge=1, le=100_000, description="At most this many features.")
-    unlabelled: bool = Field(False, description="Only features without a label yet.")
-    min_frequency: float | None = Field(
-        None, ge=0, le=1, description="Only features active on at least this share of tokens."
-    )
-    explainer: str = Field(min_length=1, max_length=200)
-    scorer: str = Field(min_length=1, max_length=200)
-    base_url: str | None = Field(
-        None, max_length=500, description="Endpoint; omitted means the deployment's setting."
-    )
-    preset: Literal["default", "paper"] = "default"
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    examples_per_prompt: int = Field(5, ge=1, le=50)
-    token_budget: int | None = Field(None, ge=1)
-    batch_size: int = Field(BATCH_SIZE, ge=1, le=1000, description="Features per queue job.")
+from pydantic import BaseModel, Field
 
 
 class FailedFeature(BaseModel):

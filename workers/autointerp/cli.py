@@ -12,12 +12,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.schemas.autointerp import AutointerpRunRequest
-from app.services.autointerp import RunRejected, run_summary, start_run
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.models import AutointerpRun, Sae
 from db.settings import Settings, get_settings
 from workers.autointerp.job import RunStopped, run_batches
+from workers.autointerp.request import AutointerpRunRequest, RunRejected, run_summary, start_run
 from workers.autointerp.runs import batches, run_progress
 from workers.console import say
 from workers.kinds.autointerp import AutointerpParams

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from app.schemas.autointerp import AutointerpRunRequest
-from app.services.autointerp import RunRejected, start_run
 from db.engine import make_sessionmaker
 from db.models import AutointerpRun
 from db.settings import Settings
 from workers.autointerp.job import run_batches
+from workers.autointerp.request import AutointerpRunRequest, RunRejected, start_run
 from workers.autointerp.runs import batches
 from workers.autointerp.standin import DEFAULT_MODEL, serve_in_thread
 from workers.console import stage
