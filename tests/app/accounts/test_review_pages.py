@@ -116,6 +116,28 @@ def test_reviewer_rates_goes_back_changes_and_finishes(
     assert {a.item_id: a.rating for a in stored}[back_id] == 1
 
 
+def test_fragment_route_stores_and_answers_the_next_item_in_one_round_trip(
+    clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    reviewer = clients["rita"]
+    first = _item_id(reviewer.get("/review", params={"campaign": blinded_id}).text)
+    token = form_token(reviewer)
+    fields = {"campaign": str(blinded_id), "item": str(first), "csrf_token": token}
+    invalid = reviewer.post("/review/next", data=fields | {"action": "rate"})
+    assert invalid.status_code == 422 and "form-errors" in invalid.text
+    assert _item_id(invalid.text) == first and "<html" not in invalid.text
+    saved = reviewer.post("/review/next", data=fields | {"rating": "4", "action": "rate"})
+    assert saved.status_code == 200 and "<html" not in saved.text
+    assert "1 answered, 4 remaining" in saved.text and 'class="tok' in saved.text
+    second = _item_id(saved.text)
+    assert second != first and 'id="review-previous"' in saved.text
+    skipped = reviewer.post("/review/next", data=fields | {"item": str(second), "action": "skip"})
+    assert skipped.status_code == 200 and "2 answered, 3 remaining" in skipped.text
+    assert _item_id(skipped.text) not in (first, second)
+    researcher = fields | {"csrf_token": form_token(clients["res"])}
+    assert clients["res"].post("/review/next", data=researcher).status_code == 403
+
+
 def _user_id(session: Session, name: str) -> int:
     return session.scalars(select(User.id).where(User.name == name)).one()
 

@@ -1,7 +1,10 @@
 """In Chromium: a reviewer rates features by keyboard only, goes back and changes one, and sees
-progress; a blinded item shows no label source or score in its page or its JSON."""
+progress, each next item rendered within 100 ms of Enter (median, timed in the page); a blinded
+item shows no label source or score in its page or its JSON."""
 
 from __future__ import annotations
+
+import statistics
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,6 +20,40 @@ from tests.support.factories import SeededData
 pytestmark = pytest.mark.browser
 
 PASSWORD = "a reviewer's browser password"
+NEXT_ITEM_BUDGET_MS = 100
+
+# Runs in every document before its own scripts: on Enter it notes the time and the item on
+# screen; once another item is in a parsed document it appends, at the next animation frame
+# (when the browser paints it), the milliseconds since that Enter to sessionStorage "latencies".
+# performance.timeOrigin + performance.now() is a clock shared across page loads.
+TIME_NEXT_ITEM = """
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const item = () => {
+    const field = document.querySelector('#review-form input[name="item"]');
+    return field ? field.value : null;
+  };
+  addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && item() !== null) {
+      sessionStorage.setItem("enter", JSON.stringify({at: now(), item: item()}));
+    }
+  }, true);
+  const check = () => {
+    const enter = JSON.parse(sessionStorage.getItem("enter") || "null");
+    if (!enter || document.readyState === "loading" || item() === null || item() === enter.item) {
+      return;
+    }
+    sessionStorage.removeItem("enter");
+    requestAnimationFrame(() => {
+      const latencies = JSON.parse(sessionStorage.getItem("latencies") || "[]");
+      latencies.push(now() - enter.at);
+      sessionStorage.setItem("latencies", JSON.stringify(latencies));
+    });
+  };
+  new MutationObserver(check).observe(document, {childList: true, subtree: true});
+  document.addEventListener("DOMContentLoaded", check);
+})();
+"""
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +87,7 @@ def _sign_in(page: Page, live_server: str, target: str) -> None:
 def test_reviewer_rates_by_keyboard_goes_back_and_sees_progress(
     page: Page, live_server: str, blinded_campaign: int
 ) -> None:
+    page.add_init_script(TIME_NEXT_ITEM)
     _sign_in(page, live_server, f"/review%3Fcampaign%3D{blinded_campaign}")
     progress = page.locator("#review-progress")
     expect(progress).to_contain_text("0 answered, 6 remaining")
@@ -64,6 +102,11 @@ def test_reviewer_rates_by_keyboard_goes_back_and_sees_progress(
         page.keyboard.press("Enter")
         expect(progress).to_contain_text(f"{count} answered, {6 - count} remaining")
         ratings[label] = int(key)
+    latencies = page.evaluate("JSON.parse(sessionStorage.getItem('latencies') || '[]')")
+    timings = "next item after Enter, ms: " + ", ".join(f"{ms:.1f}" for ms in latencies)
+    print(timings)  # noqa: T201 (the measurement, shown with pytest -s)
+    assert len(latencies) == 5, timings
+    assert statistics.median(latencies) < NEXT_ITEM_BUDGET_MS, timings
 
     page.locator("#review-previous").click()
     label = page.locator("#review-label").inner_text()
