@@ -17,6 +17,7 @@ from app.deps import AdminUser, SessionDep, SettingsDep, require_role
 from app.errors import describe_error
 from app.pages.features import example_words, highlight_scale
 from app.pages.live import saes_for_form
+from app.pages.review_chart import rating_vs_f1_chart
 from app.schemas.review import (
     AdjudicationSpec,
     Answer,
@@ -145,6 +146,7 @@ def campaign_page(
         "campaign": campaign,
         "progress": progress,
         "stats": stats,
+        "rating_chart": None if stats is None else rating_vs_f1_chart(stats),
         "is_admin": is_admin,
     }
     json_url = path_for(request, "api_campaign", campaign_id=campaign_id)

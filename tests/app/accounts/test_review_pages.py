@@ -200,8 +200,24 @@ def test_campaign_page_shows_progress_agreement_and_takes_verdicts(
     page = admin.get(f"/campaigns/{campaign_id}").text
     assert "6 ratings" in page and "Krippendorff" in page and "Record verdict" in page
     assert f"/api/v1/campaigns/{campaign_id}/export?format=csv" in page
+    chart = re.search(r'<svg[^>]*aria-describedby="rating-f1-chart-summary".*?</svg>', page, re.S)
+    assert chart is not None
+    assert '<title id="rating-f1-chart-desc">Mean reviewer rating' in chart.group(0)
+    assert '<desc id="rating-f1-chart-summary">Spearman&#39;s rho' in chart.group(0)
+    dots = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="4"><title>([^<]+)</title>', page)
+    twin = admin.get(f"/api/v1/campaigns/{campaign_id}/stats").json()["rating_vs_f1_points"]
+    assert [(p["feature_index"], p["mean_rating"], p["n_ratings"]) for p in twin] == [
+        (1, 3.0, 2), (2, 3.0, 2), (3, 3.0, 2)
+    ]  # fmt: skip
+    assert [title for _, _, title in dots] == [
+        f"Feature {p['feature_index']}: mean rating 3.00 (2 ratings), F1 {p['f1']:.2f}"
+        for p in twin
+    ]
+    assert len({x for x, _, _ in dots}) == 1 and len({y for _, y, _ in dots}) == 3
+    assert f'href="/api/v1/campaigns/{campaign_id}/stats"' in page
     reviewer_view = clients["rita"].get(f"/campaigns/{campaign_id}").text
     assert "6 ratings" in reviewer_view and "Krippendorff" not in reviewer_view
+    assert "<circle" not in reviewer_view
     verdict = {
         "feature_index": "2",
         "verdict": "corrected",
