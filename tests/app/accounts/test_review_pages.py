@@ -61,6 +61,31 @@ def _item_id(page: str) -> int:
     return int(found.group(1))
 
 
+def _nav_items(client: TestClient) -> list[str]:
+    """The texts of the site navigation's links and buttons on the home page, in order."""
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    nav = re.search(r'<nav class="site-nav".*?</nav>', page.text, re.S)
+    assert nav is not None
+    return re.findall(r">([^<>]+)</(?:a|button)>", nav.group(0))
+
+
+def test_nav_shows_review_and_campaigns_to_those_who_may_open_them(
+    clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    links = {name: _nav_items(client) for name, client in clients.items()}
+    common = ["SAEs", "Encode", "Steer"]
+    assert links["anon"] == [*common, "API", "Sign in"]
+    assert links["res"] == [*common, "API", "res", "Sign out"]
+    assert links["rita"] == [*common, "Review", "Campaigns", "API", "rita", "Sign out"]
+    assert links["ada"] == [*common, "Review", "Campaigns", "API", "ada", "Sign out"]
+    for name, path in [("rita", "/review"), ("ada", "/campaigns")]:
+        assert clients[name].get(path).status_code == 200
+    assert clients["res"].get("/campaigns").status_code == 403
+    current = clients["rita"].get("/review").text
+    assert '<a href="/review" aria-current="page">Review</a>' in current
+
+
 def test_queue_is_for_reviewers(clients: dict[str, TestClient], blinded_id: int) -> None:
     assert clients["anon"].get("/review").status_code == 303
     assert clients["res"].get("/review").status_code == 403
