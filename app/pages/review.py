@@ -238,7 +238,7 @@ def _review_page(
             item = review.get_item(
                 session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id
             )
-        done = len(review.answers(session, campaign_id=campaign_id, reviewer_id=user.id))
+        done = review.count_answers(session, campaign_id=campaign_id, reviewer_id=user.id)
         previous = _previous(session, campaign_id, user.id, None if item is None else item.item_id)
     answer = item.answer.model_dump() if item is not None and item.answer is not None else {}
     context = {

@@ -163,6 +163,24 @@ def test_fragment_route_stores_and_answers_the_next_item_in_one_round_trip(
     assert clients["res"].post("/review/next", data=researcher).status_code == 403
 
 
+def test_progress_counts_every_answer_past_the_first_hundred(
+    session: Session, clients: dict[str, TestClient]
+) -> None:
+    sae = labelled_sae(session, n=105)
+    campaign_id = campaign(session, sae, list(range(105)), blinded=True, reviewers=1)
+    rita = _user_id(session, "rita")
+    for _ in range(101):
+        item = review.next_item(session, campaign_id=campaign_id, reviewer_id=rita)
+        assert item is not None
+        review.rate(
+            session, campaign_id=campaign_id, item_id=item.item_id, reviewer_id=rita,
+            answer=Answer(rating=3),
+        )  # fmt: skip
+    page = clients["rita"].get("/review", params={"campaign": campaign_id}).text
+    assert "101 answered, 4 remaining" in page
+    assert '<progress max="105" value="101"' in page
+
+
 def _user_id(session: Session, name: str) -> int:
     return session.scalars(select(User.id).where(User.name == name)).one()
 
