@@ -253,7 +253,12 @@ def _review_page(
     }
     if block is not None:
         return render_block(request, "review/item.html", block, context, status_code=status_code)
-    return render(request, "review/item.html", context, status_code=status_code)
+    json_url = (
+        path_for(request, "api_campaign_next", campaign_id=campaign_id)
+        if item_id is None
+        else path_for(request, "api_campaign_item", campaign_id=campaign_id, item_id=item_id)
+    )
+    return render(request, "review/item.html", context, json_url=json_url, status_code=status_code)
 
 
 @router.get("/review", name="review_page")
@@ -268,7 +273,10 @@ def review_page(
     (`item` goes back to one already answered)."""
     if campaign is None:
         open_campaigns = [c for c in review.list_campaigns(session) if c.status == "open"]
-        return render(request, "review/queue.html", {"campaigns": open_campaigns})
+        json_url = path_for(request, "api_campaigns")
+        return render(
+            request, "review/queue.html", {"campaigns": open_campaigns}, json_url=json_url
+        )
     return _review_page(request, session, user, campaign, item)
 
 

@@ -104,6 +104,10 @@ def test_blinded_item_page_shows_examples_label_and_keys_only(
     assert re.search(r"finding \d", text)
     assert 'class="tok' in text and "pleural" in text  # highlighted examples
     assert "/static/review.js" in text and "<kbd>1</kbd>" in text and "<kbd>s</kbd>" in text
+    assert (
+        f'rel="alternate" type="application/json" href="/api/v1/campaigns/{blinded_id}/next"'
+        in text
+    )
     assert "llm:t" not in text and "F1" not in text
     assert len(re.findall(r'name="rating" value="\d"', text)) == 5
     assert len(re.findall(r'<option value="[a-z_]+"', text)) == 7

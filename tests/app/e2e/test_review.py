@@ -1,6 +1,7 @@
 """In Chromium: a reviewer rates features by keyboard only, goes back and changes one, and sees
-progress, each next item rendered within 100 ms of Enter (median, timed in the page); a blinded
-item shows no label source or score in its page or its JSON."""
+progress, each next item rendered within 100 ms of Enter (median, timed in the page); a save
+the server refuses is posted again the plain way; a blinded item shows no label source or score
+in its page or its JSON."""
 
 from __future__ import annotations
 
@@ -154,3 +155,31 @@ def test_blinded_item_shows_no_source_or_score(
     for text in (html, body):
         assert "csv:" not in text and "llm:" not in text and f"{f1:.2f}" not in text
         assert "F1" not in text and "label_f1" not in text and "label_source" not in text
+
+
+def test_a_save_the_server_refuses_is_sent_again_as_a_plain_form(
+    page: Page, live_server: str, blinded_campaign: int, e2e_data: tuple[str, SeededData]
+) -> None:
+    engine = make_engine(e2e_data[0])
+    with Session(engine) as session:
+        sae = find_sae(session, slug=e2e_data[1].sae_slug)
+        assert sae is not None
+        spec = CampaignSpec(
+            name="Closes while open",
+            selection=ExplicitSelection(indices=[0, 1]),
+            reviewers_per_feature=1,
+            decoy_share=0.0,
+        )
+        closing = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None).id
+        session.commit()
+        _sign_in(page, live_server, f"/review%3Fcampaign%3D{closing}")
+        expect(page.locator("#review-form[data-keys=on]")).to_be_attached()
+        review.set_status(session, closing, "closed")
+        session.commit()
+    engine.dispose()
+    page.keyboard.press("3")
+    with page.expect_response(lambda response: response.request.method == "POST") as fragment:
+        page.keyboard.press("Enter")
+    assert fragment.value.url.endswith("/review/next") and fragment.value.status == 409
+    expect(page.locator("main")).to_contain_text(f"Campaign {closing} is closed.")
+    assert page.url == f"{live_server}/review"
