@@ -37,9 +37,11 @@
     if (form.dataset.busy === "on") return;
     form.dataset.busy = "on";
     var submitter = event.submitter;
+    var data = new FormData(form);
+    if (submitter && submitter.name) data.set(submitter.name, submitter.value);
     fetch(form.dataset.fragment, {
       method: "POST",
-      body: new FormData(form, submitter),
+      body: data,
       credentials: "same-origin",
       redirect: "manual",
     }).then(function (response) {
