@@ -103,7 +103,7 @@ def require_role(*roles: str) -> Callable[..., Any]:
     or in a route's `dependencies=[Depends(require_role("admin"))]`."""
 
     async def dependency(user: CurrentUser) -> UserOut:
-        if user.role != "admin" and user.role not in roles:
+        if not user.has_role(*roles):
             raise HTTPException(
                 403, f"This needs the role {' or '.join(roles)}; you are signed in as {user.role}."
             )

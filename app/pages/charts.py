@@ -1,5 +1,5 @@
-"""Chart geometry for server-rendered SVG: histograms (linear or log10 x) and the frequency-vs-F1
-density grid."""
+"""Chart geometry for server-rendered SVG: histograms (linear or log10 x), the frequency-vs-F1
+density grid, paired bars and scatter plots."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ class Mark:
 
 
 @dataclass(frozen=True)
+class Dot:
+    """A point of a scatter plot in SVG user units, with the text a tooltip shows for it."""
+
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
 class Tick:
     position: float
     label: str
@@ -52,6 +61,9 @@ class Chart:
     top: int = TOP
     bottom: int = HEIGHT - BOTTOM
     extra: dict[str, str] = field(default_factory=dict)
+    dots: list[Dot] = field(default_factory=list)
+    summary: str = ""
+    """What the chart shows, in words, for screen readers (the SVG's <desc>)."""
 
 
 def _scale(lo: float, hi: float, start: float, end: float) -> Callable[[float], float]:
@@ -185,3 +197,30 @@ def paired_bars(
         x_ticks.append(Tick(round(centre, 2), label))
     y_ticks = [Tick(to_y(top * share), y_format(top * share)) for share in (0, 0.25, 0.5, 0.75, 1)]
     return Chart(description, x_label, y_label, marks, x_ticks, y_ticks)
+
+
+def scatter(
+    points: Sequence[tuple[float, float, str]],
+    *,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    x_ticks: Sequence[float],
+    y_ticks: Sequence[float],
+    description: str,
+    summary: str,
+    x_label: str,
+    y_label: str,
+) -> Chart:
+    """One dot per (x, y, tooltip) point over fixed axis ranges, ticked at the given values."""
+    to_x = _scale(*x_range, LEFT, WIDTH - RIGHT)
+    to_y = _scale(*y_range, HEIGHT - BOTTOM, TOP)
+    return Chart(
+        description,
+        x_label,
+        y_label,
+        [],
+        [Tick(to_x(value), f"{value:g}") for value in x_ticks],
+        [Tick(to_y(value), f"{value:g}") for value in y_ticks],
+        dots=[Dot(to_x(x), to_y(y), title) for x, y, title in points],
+        summary=summary,
+    )

@@ -17,6 +17,7 @@ from app.deps import AdminUser, SessionDep, SettingsDep, require_role
 from app.errors import describe_error
 from app.pages.features import example_words, highlight_scale
 from app.pages.live import saes_for_form
+from app.pages.review_chart import rating_vs_f1_chart
 from app.schemas.review import (
     AdjudicationSpec,
     Answer,
@@ -29,7 +30,7 @@ from app.services.accounts import UserOut
 from app.services.features import get_feature
 from app.services.saes import find_sae
 from app.services.uploads import read_form
-from app.templating import path_for, render
+from app.templating import path_for, render, render_block
 
 router = APIRouter()
 Reviewer = Annotated[UserOut, Depends(require_role("reviewer"))]
@@ -145,6 +146,7 @@ def campaign_page(
         "campaign": campaign,
         "progress": progress,
         "stats": stats,
+        "rating_chart": None if stats is None else rating_vs_f1_chart(stats),
         "is_admin": is_admin,
     }
     json_url = path_for(request, "api_campaign", campaign_id=campaign_id)
@@ -223,7 +225,11 @@ def _review_page(
     errors: list[str] | None = None,
     values: dict[str, Any] | None = None,
     status_code: int = 200,
+    *,
+    block: str | None = None,
 ) -> HTMLResponse:
+    """The review page at one item (the next unanswered one when `item_id` is None), or only
+    its named `block`."""
     with review_errors(session):
         campaign = review.get_campaign(session, campaign_id)
         if item_id is None:
@@ -232,7 +238,7 @@ def _review_page(
             item = review.get_item(
                 session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id
             )
-        done = len(review.answers(session, campaign_id=campaign_id, reviewer_id=user.id))
+        done = review.count_answers(session, campaign_id=campaign_id, reviewer_id=user.id)
         previous = _previous(session, campaign_id, user.id, None if item is None else item.item_id)
     answer = item.answer.model_dump() if item is not None and item.answer is not None else {}
     context = {
@@ -245,7 +251,14 @@ def _review_page(
         "categories": CATEGORIES,
         **(_examples(session, item) if item is not None else {}),
     }
-    return render(request, "review/item.html", context, status_code=status_code)
+    if block is not None:
+        return render_block(request, "review/item.html", block, context, status_code=status_code)
+    json_url = (
+        path_for(request, "api_campaign_next", campaign_id=campaign_id)
+        if item_id is None
+        else path_for(request, "api_campaign_item", campaign_id=campaign_id, item_id=item_id)
+    )
+    return render(request, "review/item.html", context, json_url=json_url, status_code=status_code)
 
 
 @router.get("/review", name="review_page")
@@ -260,8 +273,47 @@ def review_page(
     (`item` goes back to one already answered)."""
     if campaign is None:
         open_campaigns = [c for c in review.list_campaigns(session) if c.status == "open"]
-        return render(request, "review/queue.html", {"campaigns": open_campaigns})
+        json_url = path_for(request, "api_campaigns")
+        return render(
+            request, "review/queue.html", {"campaigns": open_campaigns}, json_url=json_url
+        )
     return _review_page(request, session, user, campaign, item)
+
+
+def _posted_item(form: FormData) -> tuple[int, int]:
+    """The campaign and item a rating form names; 422 when it names none."""
+    try:
+        campaign_id = int(_text(form, "campaign") or "")
+        item_id = int(_text(form, "item") or "")
+    except ValueError:
+        raise HTTPException(422, "The form names no campaign item.") from None
+    if not (0 < campaign_id <= MAX_CAMPAIGN_ID and 0 < item_id < 2**63):
+        raise HTTPException(422, "The form names no campaign item.")
+    return campaign_id, item_id
+
+
+def _save(
+    session: Session, user: UserOut, form: FormData, campaign_id: int, item_id: int
+) -> tuple[list[str], dict[str, Any]] | None:
+    """Store the posted rating (or skip); the errors and the values posted when the answer is
+    not valid, None once it is stored."""
+    if form.get("action") == "skip":
+        with review_errors(session):
+            review.skip(session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id)
+        return None
+    values = {
+        name: _text(form, name)
+        for name in ("rating", "meaningful", "category", "corrected_label", "comment")
+    }
+    try:
+        answer = Answer.model_validate(values)
+    except ValidationError as error:
+        return [describe_error(e) for e in error.errors(include_url=False)], values
+    with review_errors(session):
+        review.rate(
+            session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id, answer=answer
+        )
+    return None
 
 
 @router.post("/review", name="review_rate")
@@ -270,33 +322,31 @@ async def review_rate(
 ) -> Response:
     """Store the rating (or the skip) and show the next item."""
     form = await read_form(request, settings)
-    try:
-        campaign_id = int(_text(form, "campaign") or "")
-        item_id = int(_text(form, "item") or "")
-    except ValueError:
-        raise HTTPException(422, "The form names no campaign item.") from None
-    if not (0 < campaign_id <= MAX_CAMPAIGN_ID and 0 < item_id < 2**63):
-        raise HTTPException(422, "The form names no campaign item.")
-    if form.get("action") == "skip":
-        with review_errors(session):
-            review.skip(session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id)
-    else:
-        values = {
-            name: _text(form, name)
-            for name in ("rating", "meaningful", "category", "corrected_label", "comment")
-        }
-        try:
-            answer = Answer.model_validate(values)
-        except ValidationError as error:
-            errors = [describe_error(e) for e in error.errors(include_url=False)]
-            return _review_page(request, session, user, campaign_id, item_id, errors, values, 422)
-        with review_errors(session):
-            review.rate(
-                session,
-                campaign_id=campaign_id,
-                item_id=item_id,
-                reviewer_id=user.id,
-                answer=answer,
-            )
+    campaign_id, item_id = _posted_item(form)
+    invalid = await run_in_threadpool(_save, session, user, form, campaign_id, item_id)
+    if invalid is not None:
+        errors, values = invalid
+        return _review_page(request, session, user, campaign_id, item_id, errors, values, 422)
     target = path_for(request, "review_page", {"campaign": campaign_id})
     return RedirectResponse(target, 303)
+
+
+@router.post("/review/next", name="review_rate_fragment")
+async def review_rate_fragment(
+    request: Request, session: SessionDep, settings: SettingsDep, user: Reviewer
+) -> HTMLResponse:
+    """The same as posting to /review, answered in one round trip: the next item's block of
+    the review page (review.js swaps it in), or the form with its errors (422)."""
+    form = await read_form(request, settings)
+    campaign_id, item_id = _posted_item(form)
+
+    def save_and_show() -> HTMLResponse:
+        invalid = _save(session, user, form, campaign_id, item_id)
+        if invalid is not None:
+            errors, values = invalid
+            return _review_page(
+                request, session, user, campaign_id, item_id, errors, values, 422, block="review"
+            )
+        return _review_page(request, session, user, campaign_id, None, block="review")
+
+    return await run_in_threadpool(save_and_show)

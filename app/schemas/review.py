@@ -208,6 +208,15 @@ class DisputedFeature(BaseModel):
     )
 
 
+class RatingVsF1(BaseModel):
+    """One feature's mean rating beside its label's detection F1 (a dot of the results chart)."""
+
+    feature_index: int
+    mean_rating: float
+    n_ratings: int
+    f1: float
+
+
 class CampaignStats(BaseModel):
     """Agreement and validity of a campaign's ratings (decoys only in `decoy_acceptance`)."""
 
@@ -220,6 +229,9 @@ class CampaignStats(BaseModel):
     fleiss_kappa: Estimate = Field(description="On the clinically-meaningful question.")
     decoy_acceptance: list[DecoyCheck]
     rating_vs_f1: Estimate = Field(description="Spearman's rho, mean rating vs label F1.")
+    rating_vs_f1_points: list[RatingVsF1] = Field(
+        description="The pairs rho rests on: every rated real feature whose label has an F1."
+    )
     disputed: list[DisputedFeature]
 
 

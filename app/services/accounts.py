@@ -48,6 +48,10 @@ class UserOut:
     name: str
     role: str
 
+    def has_role(self, *roles: str) -> bool:
+        """Whether the user holds one of `roles` (an admin holds them all)."""
+        return self.role == "admin" or self.role in roles
+
 
 def _out(user: User) -> UserOut:
     return UserOut(id=user.id, name=user.name, role=user.role)

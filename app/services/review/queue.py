@@ -224,3 +224,11 @@ def answers(
         {"c": campaign_id, "r": reviewer_id, "i": item_id, "limit": limit},
     ).mappings()
     return [StoredAnswer.model_validate(dict(row)) for row in rows]
+
+
+def count_answers(session: Session, *, campaign_id: int, reviewer_id: int) -> int:
+    """How many items the reviewer has answered (rated or skipped) in this campaign."""
+    return session.scalar(
+        text("SELECT count(*) FROM ratings WHERE campaign_id = :c AND reviewer_id = :r"),
+        {"c": campaign_id, "r": reviewer_id},
+    )

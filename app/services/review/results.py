@@ -22,6 +22,7 @@ from app.schemas.review import (
     Estimate,
     ExportRow,
     PairAgreement,
+    RatingVsF1,
     ReviewerProgress,
 )
 from app.services.review import statistics
@@ -159,6 +160,10 @@ def campaign_stats(
             for d in summary.decoys
         ],
         rating_vs_f1=_estimate(summary.rating_vs_f1),
+        rating_vs_f1_points=[
+            RatingVsF1(feature_index=items[p.unit][2], mean_rating=p.mean, n_ratings=p.n, f1=p.f1)
+            for p in summary.rating_f1_pairs
+        ],
         disputed=[
             DisputedFeature(
                 item_id=items[d.unit][1],

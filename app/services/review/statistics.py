@@ -325,6 +325,17 @@ def most_disputed(unit: np.ndarray, rating: np.ndarray, limit: int) -> list[Disp
     ]
 
 
+@dataclass(frozen=True)
+class RatedUnit:
+    """One real item's mean rating beside its label's F1: a pair Spearman's rho rests on."""
+
+    unit: int
+    mean: float
+    n: int
+    """Ratings averaged."""
+    f1: float
+
+
 # A whole campaign ----------------------------------------------------------------------------
 
 MEANINGFUL_ANSWERS = ("yes", "no", "unsure")
@@ -356,6 +367,8 @@ class Summary:
     fleiss: Interval
     decoys: list[DecoyAcceptance]
     rating_vs_f1: Interval
+    rating_f1_pairs: list[RatedUnit]
+    """The (mean rating, F1) pairs of rho, by unit."""
     disputed: list[Dispute]
 
 
@@ -396,10 +409,15 @@ def summarise(
     )
 
     rated = np.flatnonzero(counts.sum(1) >= 1)
-    means = (counts[rated] @ SCALE) / counts[rated].sum(1)
+    n_rated = counts[rated].sum(1)
+    means = (counts[rated] @ SCALE) / n_rated
     scored = np.isfinite(ratings.f1[rated])
     keep = rated[scored]
     rho = spearman(means[scored], ratings.f1[keep], weights[keep])
+    pairs = [
+        RatedUnit(int(u), float(mean), int(n), float(ratings.f1[u]))
+        for u, mean, n in zip(keep, means[scored], n_rated[scored], strict=True)
+    ]
 
     decoy = ratings.is_decoy[ratings.unit]
     return Summary(
@@ -409,5 +427,6 @@ def summarise(
         fleiss=fleiss,
         decoys=decoy_acceptance(ratings.reviewer, ratings.rating, decoy),
         rating_vs_f1=rho,
+        rating_f1_pairs=pairs,
         disputed=most_disputed(unit, rating, disputed_limit),
     )

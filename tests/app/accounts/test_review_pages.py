@@ -61,6 +61,31 @@ def _item_id(page: str) -> int:
     return int(found.group(1))
 
 
+def _nav_items(client: TestClient) -> list[str]:
+    """The texts of the site navigation's links and buttons on the home page, in order."""
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    nav = re.search(r'<nav class="site-nav".*?</nav>', page.text, re.S)
+    assert nav is not None
+    return re.findall(r">([^<>]+)</(?:a|button)>", nav.group(0))
+
+
+def test_nav_shows_review_and_campaigns_to_those_who_may_open_them(
+    clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    links = {name: _nav_items(client) for name, client in clients.items()}
+    common = ["SAEs", "Encode", "Steer"]
+    assert links["anon"] == [*common, "API", "Sign in"]
+    assert links["res"] == [*common, "API", "res", "Sign out"]
+    assert links["rita"] == [*common, "Review", "Campaigns", "API", "rita", "Sign out"]
+    assert links["ada"] == [*common, "Review", "Campaigns", "API", "ada", "Sign out"]
+    for name, path in [("rita", "/review"), ("ada", "/campaigns")]:
+        assert clients[name].get(path).status_code == 200
+    assert clients["res"].get("/campaigns").status_code == 403
+    current = clients["rita"].get("/review").text
+    assert '<a href="/review" aria-current="page">Review</a>' in current
+
+
 def test_queue_is_for_reviewers(clients: dict[str, TestClient], blinded_id: int) -> None:
     assert clients["anon"].get("/review").status_code == 303
     assert clients["res"].get("/review").status_code == 403
@@ -79,6 +104,10 @@ def test_blinded_item_page_shows_examples_label_and_keys_only(
     assert re.search(r"finding \d", text)
     assert 'class="tok' in text and "pleural" in text  # highlighted examples
     assert "/static/review.js" in text and "<kbd>1</kbd>" in text and "<kbd>s</kbd>" in text
+    assert (
+        f'rel="alternate" type="application/json" href="/api/v1/campaigns/{blinded_id}/next"'
+        in text
+    )
     assert "llm:t" not in text and "F1" not in text
     assert len(re.findall(r'name="rating" value="\d"', text)) == 5
     assert len(re.findall(r'<option value="[a-z_]+"', text)) == 7
@@ -114,6 +143,46 @@ def test_reviewer_rates_goes_back_changes_and_finishes(
     assert changed.status_code == 303
     stored = review.answers(session, campaign_id=blinded_id, reviewer_id=_user_id(session, "rita"))
     assert {a.item_id: a.rating for a in stored}[back_id] == 1
+
+
+def test_fragment_route_stores_and_answers_the_next_item_in_one_round_trip(
+    clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    reviewer = clients["rita"]
+    first = _item_id(reviewer.get("/review", params={"campaign": blinded_id}).text)
+    token = form_token(reviewer)
+    fields = {"campaign": str(blinded_id), "item": str(first), "csrf_token": token}
+    invalid = reviewer.post("/review/next", data=fields | {"action": "rate"})
+    assert invalid.status_code == 422 and "form-errors" in invalid.text
+    assert _item_id(invalid.text) == first and "<html" not in invalid.text
+    saved = reviewer.post("/review/next", data=fields | {"rating": "4", "action": "rate"})
+    assert saved.status_code == 200 and "<html" not in saved.text
+    assert "1 answered, 4 remaining" in saved.text and 'class="tok' in saved.text
+    second = _item_id(saved.text)
+    assert second != first and 'id="review-previous"' in saved.text
+    skipped = reviewer.post("/review/next", data=fields | {"item": str(second), "action": "skip"})
+    assert skipped.status_code == 200 and "2 answered, 3 remaining" in skipped.text
+    assert _item_id(skipped.text) not in (first, second)
+    researcher = fields | {"csrf_token": form_token(clients["res"])}
+    assert clients["res"].post("/review/next", data=researcher).status_code == 403
+
+
+def test_progress_counts_every_answer_past_the_first_hundred(
+    session: Session, clients: dict[str, TestClient]
+) -> None:
+    sae = labelled_sae(session, n=105)
+    campaign_id = campaign(session, sae, list(range(105)), blinded=True, reviewers=1)
+    rita = _user_id(session, "rita")
+    for _ in range(101):
+        item = review.next_item(session, campaign_id=campaign_id, reviewer_id=rita)
+        assert item is not None
+        review.rate(
+            session, campaign_id=campaign_id, item_id=item.item_id, reviewer_id=rita,
+            answer=Answer(rating=3),
+        )  # fmt: skip
+    page = clients["rita"].get("/review", params={"campaign": campaign_id}).text
+    assert "101 answered, 4 remaining" in page
+    assert '<progress max="105" value="101"' in page
 
 
 def _user_id(session: Session, name: str) -> int:
@@ -178,8 +247,24 @@ def test_campaign_page_shows_progress_agreement_and_takes_verdicts(
     page = admin.get(f"/campaigns/{campaign_id}").text
     assert "6 ratings" in page and "Krippendorff" in page and "Record verdict" in page
     assert f"/api/v1/campaigns/{campaign_id}/export?format=csv" in page
+    chart = re.search(r'<svg[^>]*aria-describedby="rating-f1-chart-summary".*?</svg>', page, re.S)
+    assert chart is not None
+    assert '<title id="rating-f1-chart-desc">Mean reviewer rating' in chart.group(0)
+    assert '<desc id="rating-f1-chart-summary">Spearman&#39;s rho' in chart.group(0)
+    dots = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="4"><title>([^<]+)</title>', page)
+    twin = admin.get(f"/api/v1/campaigns/{campaign_id}/stats").json()["rating_vs_f1_points"]
+    assert [(p["feature_index"], p["mean_rating"], p["n_ratings"]) for p in twin] == [
+        (1, 3.0, 2), (2, 3.0, 2), (3, 3.0, 2)
+    ]  # fmt: skip
+    assert [title for _, _, title in dots] == [
+        f"Feature {p['feature_index']}: mean rating 3.00 (2 ratings), F1 {p['f1']:.2f}"
+        for p in twin
+    ]
+    assert len({x for x, _, _ in dots}) == 1 and len({y for _, y, _ in dots}) == 3
+    assert f'href="/api/v1/campaigns/{campaign_id}/stats"' in page
     reviewer_view = clients["rita"].get(f"/campaigns/{campaign_id}").text
     assert "6 ratings" in reviewer_view and "Krippendorff" not in reviewer_view
+    assert "<circle" not in reviewer_view
     verdict = {
         "feature_index": "2",
         "verdict": "corrected",

@@ -292,6 +292,11 @@ def test_progress_stats_and_export(session: Session, sae: Sae) -> None:
         ("R1", 0.0), ("R2", 0.0), ("R3", 1.0)
     ]  # fmt: skip
     assert stats.rating_vs_f1.n == 12
+    points = {p.feature_index: p for p in stats.rating_vs_f1_points}
+    assert sorted(points) == list(range(12))
+    assert all(p.n_ratings == 3 for p in points.values())
+    assert points[5].mean_rating == pytest.approx((2 + 2 + 3) / 3)
+    assert points[5].f1 == pytest.approx(5 / N_FEATURES)
     assert stats.disputed and stats.disputed[0].spread >= 1
     assert stats.disputed[0].label == _label(stats.disputed[0].feature_index)
 

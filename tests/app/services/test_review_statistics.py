@@ -187,8 +187,22 @@ def test_summarise_keeps_decoys_out_of_agreement() -> None:
     assert summary.fleiss.estimate == pytest.approx(1.0)
     assert all(p.kappa.estimate == pytest.approx(1.0) for p in summary.kappa)
     assert summary.rating_vs_f1.estimate == pytest.approx(1.0)
+    assert [(p.unit, p.mean, p.n, p.f1) for p in summary.rating_f1_pairs] == [
+        (u, truth[u], 3, truth[u] / 5.0) for u in range(50)
+    ]
     assert [(d.reviewer, d.share) for d in summary.decoys] == [(7, 1.0), (8, 0.0), (9, 0.0)]
     assert summary.disputed == []
+
+
+def test_summarise_pairs_each_rated_scored_real_item_with_its_f1() -> None:
+    unit = np.array([0, 0, 1, 2, 2, 3, 3, 3])
+    rating = np.array([2, 4, 5, 5, 5, 1, 1, 4])
+    is_decoy = np.array([False, False, True, False])  # item 2 is a decoy
+    f1 = np.array([0.3, NAN, 0.6, 0.9])  # item 1's label has no F1
+    ratings = st.Ratings(unit, np.arange(8), rating, np.full(8, -1), is_decoy, f1)
+    summary = st.summarise(ratings, n_boot=20)
+    assert summary.rating_f1_pairs == [st.RatedUnit(0, 3.0, 2, 0.3), st.RatedUnit(3, 2.0, 3, 0.9)]
+    assert summary.rating_vs_f1.n == 2
 
 
 def test_summarise_interval_brackets_noisy_agreement() -> None:
