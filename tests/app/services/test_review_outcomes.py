@@ -15,7 +15,6 @@ from app.services.review.adjudication import (
     list_adjudications,
     withdraw_adjudication,
 )
-from app.services.review.outcomes import consensus_label, normalise_label
 from db.labels import refresh_primary_labels
 from db.models import CampaignItem, Explanation, Feature, Sae
 from db.settings import Settings, get_settings
@@ -42,15 +41,24 @@ def sae(session: Session) -> Sae:
     return labelled_sae(session)
 
 
-def test_normalised_corrections_agree_only_with_two_reviewers_and_a_majority() -> None:
-    assert normalise_label("  Left  Pleural effusion. ") == "left pleural effusion"
-    pair = [(7, "Left pleural effusion"), (3, "left  pleural EFFUSION."), (9, None)]
-    assert consensus_label(pair) == ("left pleural EFFUSION", [3, 7])
-    trio = [*pair[:2], (9, "Left pleural effusion!"), (1, "effusion")]
-    assert consensus_label(trio) == ("Left pleural effusion", [3, 7, 9])
-    assert consensus_label([(1, "effusion"), (2, None), (3, None)]) is None
-    assert consensus_label([(1, "effusion"), (2, "effusion"), (3, "a"), (4, "b")]) is None
-    assert consensus_label([(1, "effusion")]) is None
+def test_normalised_corrections_agree_only_with_two_reviewers_and_a_majority(
+    session: Session, sae: Sae
+) -> None:
+    def consensus(answers: dict[int, str | None]) -> tuple[str, list[int]] | None:
+        c = campaign(session, sae, [4], blinded=False, reviewers=len(answers))
+        for reviewer, label in answers.items():
+            answer_all(session, c, reviewer, {4: _corrected(3, label)})
+        human = [e for e in _human(session, sae, 4) if e.source_key == f"review:{c}:consensus"]
+        return (human[0].text, human[0].provenance["reviewer_ids"]) if human else None
+
+    pair = {7: "Left pleural effusion", 3: "left  pleural EFFUSION.", 9: None}
+    assert consensus(pair) == ("left pleural EFFUSION", [3, 7])
+    trio = {7: pair[7], 3: pair[3], 9: " Left pleural\teffusion!", 1: "effusion"}
+    assert consensus(trio) == ("Left pleural effusion", [3, 7, 9])
+    assert consensus({1: "effusion", 2: None, 3: None}) is None
+    assert consensus({1: "effusion", 2: "effusion", 3: "a", 4: "b"}) is None
+    assert consensus({1: "effusion"}) is None
+    assert consensus({1: " . ", 2: "!"}) is None
 
 
 def test_consensus_correction_becomes_the_shown_human_label_with_provenance(
