@@ -1,5 +1,6 @@
-"""Label review pages: campaigns (list, create, progress, agreement, adjudication) and the
-reviewer's queue, one item at a time with its examples and a keyboard-first rating form."""
+"""Label review pages: campaigns (list, create, progress, agreement, adjudication, closing and
+reopening) and the reviewer's queue, one item at a time with its examples and a keyboard-first
+rating form."""
 
 from __future__ import annotations
 
@@ -151,6 +152,23 @@ def campaign_page(
     return render(request, "review/campaign.html", context, json_url=json_url)
 
 
+@router.post("/campaigns/{campaign_id}/status", name="campaign_status")
+async def campaign_status(
+    request: Request,
+    campaign_id: CampaignId,
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+) -> Response:
+    """Close or reopen the campaign (form field `status`: closed or open), then back to its
+    page."""
+    form = await read_form(request, settings)
+    status = _text(form, "status") or ""
+    with review_errors(session):
+        await run_in_threadpool(lambda: review.set_status(session, campaign_id, status))
+    return RedirectResponse(path_for(request, "campaign_page", campaign_id=campaign_id), 303)
+
+
 @router.post("/campaigns/{campaign_id}/adjudications", name="campaign_adjudicate")
 async def campaign_adjudicate(
     request: Request,
@@ -226,17 +244,25 @@ def _review_page(
 ) -> HTMLResponse:
     with review_errors(session):
         campaign = review.get_campaign(session, campaign_id)
-        if item_id is None:
+        closed = campaign.status != "open"
+        if closed:
+            item = None
+        elif item_id is None:
             item = review.next_item(session, campaign_id=campaign_id, reviewer_id=user.id)
         else:
             item = review.get_item(
                 session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id
             )
         done = len(review.answers(session, campaign_id=campaign_id, reviewer_id=user.id))
-        previous = _previous(session, campaign_id, user.id, None if item is None else item.item_id)
+        previous = (
+            None
+            if closed
+            else _previous(session, campaign_id, user.id, None if item is None else item.item_id)
+        )
     answer = item.answer.model_dump() if item is not None and item.answer is not None else {}
     context = {
         "campaign": campaign,
+        "closed": closed,
         "item": item,
         "answered": done,
         "previous": previous,
@@ -268,7 +294,8 @@ def review_page(
 async def review_rate(
     request: Request, session: SessionDep, settings: SettingsDep, user: Reviewer
 ) -> Response:
-    """Store the rating (or the skip) and show the next item."""
+    """Store the rating (or the skip) and show the next item; the page says so (409) when the
+    campaign has closed meanwhile."""
     form = await read_form(request, settings)
     try:
         campaign_id = int(_text(form, "campaign") or "")
@@ -278,8 +305,7 @@ async def review_rate(
     if not (0 < campaign_id <= MAX_CAMPAIGN_ID and 0 < item_id < 2**63):
         raise HTTPException(422, "The form names no campaign item.")
     if form.get("action") == "skip":
-        with review_errors(session):
-            review.skip(session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id)
+        answer = None
     else:
         values = {
             name: _text(form, name)
@@ -290,13 +316,16 @@ async def review_rate(
         except ValidationError as error:
             errors = [describe_error(e) for e in error.errors(include_url=False)]
             return _review_page(request, session, user, campaign_id, item_id, errors, values, 422)
+    ids = {"campaign_id": campaign_id, "item_id": item_id, "reviewer_id": user.id}
+    try:
         with review_errors(session):
-            review.rate(
-                session,
-                campaign_id=campaign_id,
-                item_id=item_id,
-                reviewer_id=user.id,
-                answer=answer,
-            )
+            if answer is None:
+                review.skip(session, **ids)
+            else:
+                review.rate(session, **ids, answer=answer)
+    except HTTPException as error:
+        if error.status_code != 409:  # review_errors' answer to CampaignClosed
+            raise
+        return _review_page(request, session, user, campaign_id, None, status_code=409)
     target = path_for(request, "review_page", {"campaign": campaign_id})
     return RedirectResponse(target, 303)

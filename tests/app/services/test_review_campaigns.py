@@ -241,7 +241,8 @@ def test_closed_campaigns_and_foreign_items_are_refused(session: Session, sae: S
     with pytest.raises(review.CampaignNotFound):
         review.next_item(session, campaign_id=10**9, reviewer_id=1)
     assert review.set_status(session, one.id, "closed").status == "closed"
-    assert review.next_item(session, campaign_id=one.id, reviewer_id=1) is None
+    with pytest.raises(review.CampaignClosed, match="is closed: it takes no more ratings"):
+        review.next_item(session, campaign_id=one.id, reviewer_id=1)
     with pytest.raises(review.CampaignClosed):
         item_id = _items(session, one.id)[0].id
         review.rate(session, campaign_id=one.id, item_id=item_id, reviewer_id=1,
