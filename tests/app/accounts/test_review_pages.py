@@ -18,7 +18,7 @@ from db.models import Feature, User
 from tests.app.accounts.conftest import sign_in
 from tests.support.csrf import form_token
 from tests.support.factories import make_corpus, make_document, make_example
-from tests.support.review import campaign, labelled_sae
+from tests.support.review import campaign, labelled_sae, make_reviewers
 
 
 @pytest.fixture
@@ -165,7 +165,8 @@ def test_campaign_page_shows_progress_agreement_and_takes_verdicts(
 ) -> None:
     sae = labelled_sae(session)
     campaign_id = campaign(session, sae, [1, 2, 3], blinded=True, reviewers=2)
-    for reviewer, rating in [(101, 1), (102, 5)]:
+    reviewers = make_reviewers(session, 1, 2)
+    for reviewer, rating in [(reviewers[1], 1), (reviewers[2], 5)]:
         while item := review.next_item(session, campaign_id=campaign_id, reviewer_id=reviewer):
             review.rate(
                 session,
