@@ -25,8 +25,9 @@ of the features whose human labels changed. Closing a campaign over 32,768 featu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 from db.aggregates import refresh_sae_aggregates
@@ -42,17 +43,16 @@ _TARGET = """
         SELECT DISTINCT f.id, f.index
         FROM campaign_items AS i
         JOIN features AS f ON f.sae_id = :sae AND f.index = i.feature_index
-        WHERE i.campaign_id = :c AND NOT i.is_decoy
-          AND (CAST(:indices AS integer[]) IS NULL
-               OR i.feature_index = ANY(CAST(:indices AS integer[])))
+        WHERE i.campaign_id = :c AND NOT i.is_decoy {only}
     )"""
-"""The features to refresh: the campaign's reviewed features (or those of them in `:indices`)."""
+"""The features to refresh: the campaign's reviewed features (or those of them in `:indices`);
+the statements below start `WITH {target}`."""
+_ONLY = "AND i.feature_index = ANY(CAST(:indices AS integer[]))"
 
 _WITHIN_ONE = " + ".join(f"c{v} * (abs({v} - median) <= 1)::int" for v in RATINGS)
 _COUNTS = ", ".join(f"count(*) FILTER (WHERE rating = {v}) AS c{v}" for v in RATINGS)
-_SUMMARY = text(
-    f"""
-    WITH {_TARGET}, rated AS (
+_SUMMARY = f"""
+    WITH {{target}}, rated AS (
         SELECT t.id AS feature_id, r.rating, r.reviewer_id
         FROM target AS t
         JOIN campaigns AS c ON c.sae_id = :sae AND {VISIBLE}
@@ -86,16 +86,14 @@ _SUMMARY = text(
       AND (f.review_state, f.review_mean, f.review_n, f.review_reviewers, f.review_agreement)
           IS DISTINCT FROM (s.state, s.mean, s.n, s.reviewers, s.agreement)
     """
-)
 _SPELLING = (
     r"regexp_replace(btrim(regexp_replace(r.corrected_label, '\s+', ' ', 'g')), "
     r"'[\s.,;:!]+$', '')"
 )
 """A corrected label as shown: single-spaced, trimmed, no trailing punctuation; compared for
 consensus in lower case."""
-_HUMAN_LABELS = text(
-    f"""
-    WITH {_TARGET}, verdicts AS (
+_HUMAN_LABELS = f"""
+    WITH {{target}}, verdicts AS (
         SELECT t.id AS feature_id,
             CASE a.verdict WHEN 'corrected' THEN a.corrected_label
                            WHEN 'correct' THEN e.text END AS label,
@@ -160,10 +158,15 @@ _HUMAN_LABELS = text(
     )
     SELECT feature_id FROM dropped UNION SELECT feature_id FROM written
     """
-)
 """Writes the campaign's human labels on the target features, drops those no longer due, and
 returns the ids of the features whose human labels changed."""
 _CAMPAIGN = text(f"SELECT c.sae_id, {VISIBLE} AS visible FROM campaigns AS c WHERE c.id = :c")
+
+
+@lru_cache(maxsize=4)
+def _statement(sql: str, subset: bool) -> TextClause:
+    """`sql` over all the campaign's reviewed features, or (`subset`) those in `:indices`."""
+    return text(sql.replace("{target}", _TARGET.format(only=_ONLY if subset else "")))
 
 
 def source_key(campaign_id: int, kind: str) -> str:
@@ -178,10 +181,13 @@ def refresh_outcomes(
     `feature_indices`) in step after its ratings, verdicts or status changed, then the shown
     labels and, when one changed, the SAE's aggregates; in the caller's transaction."""
     sae_id, visible = session.execute(_CAMPAIGN, {"c": campaign_id}).one()
-    indices = None if feature_indices is None else sorted({int(i) for i in feature_indices})
-    params = {"c": campaign_id, "sae": sae_id, "indices": indices}
+    params = {"c": campaign_id, "sae": sae_id}
+    if feature_indices is not None:
+        params["indices"] = sorted({int(i) for i in feature_indices})
+    subset = feature_indices is not None
     keys = {kind: source_key(campaign_id, kind) for kind in ("adjudicated", "consensus")}
-    changed = session.scalars(_HUMAN_LABELS, params | keys | {"visible": visible}).all()
-    session.execute(_SUMMARY, params)
+    labels = _statement(_HUMAN_LABELS, subset)
+    changed = session.scalars(labels, params | keys | {"visible": visible}).all()
+    session.execute(_statement(_SUMMARY, subset), params)
     if changed and refresh_primary_labels(session, sae_id, feature_ids=changed):
         refresh_sae_aggregates(session, sae_id)
