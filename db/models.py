@@ -535,8 +535,8 @@ class Campaign(Base):
 
     `selection` is the spec the items were drawn from (explicit list, stratified sample or
     feature-list filters) as JSON; `label_source` is the explanations' `source_key` under review
-    (NULL: each feature's primary explanation). `created_by` is a user id (no foreign key until
-    the users table lands).
+    (NULL: each feature's primary explanation). `created_by` is the admin who created it (NULL
+    once that account is deleted).
     """
 
     __tablename__ = "campaigns"
@@ -555,7 +555,9 @@ class Campaign(Base):
     seed: Mapped[int] = mapped_column(Integer, server_default="0")
     n_items: Mapped[int] = mapped_column(Integer, server_default="0")
     status: Mapped[str] = mapped_column(Text, server_default="open")
-    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = _created_at()
 
     sae: Mapped[Sae] = relationship()
@@ -617,7 +619,11 @@ class Rating(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     item_id: Mapped[int] = mapped_column(ForeignKey("campaign_items.id", ondelete="CASCADE"))
-    reviewer_id: Mapped[int] = mapped_column(Integer, doc="A user id.")
+    reviewer_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("users.id", ondelete="RESTRICT"),
+        doc="The reviewer (an account that rated cannot be deleted).",
+    )
     rating: Mapped[int | None] = mapped_column(Integer, doc="1 (wrong) to 5 (exact).")
     meaningful: Mapped[str | None] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(Text)
@@ -820,8 +826,8 @@ class RateLimitWindow(Base):
 
 class Adjudication(Base):
     """An admin's final verdict on a feature's label within a campaign: the label is correct,
-    wrong, or should read `corrected_label`. `adjudicator_id` is a user id (no foreign key until
-    the users table lands)."""
+    wrong, or should read `corrected_label`. `adjudicator_id` is the admin who decided (an
+    account that adjudicated cannot be deleted)."""
 
     __tablename__ = "adjudications"
 
@@ -831,7 +837,9 @@ class Adjudication(Base):
     verdict: Mapped[str] = mapped_column(Text)
     corrected_label: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
-    adjudicator_id: Mapped[int] = mapped_column(Integer, doc="A user id.")
+    adjudicator_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="RESTRICT")
+    )
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False

@@ -1,5 +1,5 @@
-"""JSON API for label review campaigns: create and list them, serve and rate items, statistics,
-export and adjudication."""
+"""JSON API for label review campaigns: create, list, close and reopen them, serve and rate
+items, statistics, export and adjudication."""
 
 from __future__ import annotations
 
@@ -101,6 +101,22 @@ def get_campaign(campaign_id: CampaignId, session: SessionDep) -> CampaignSummar
         return review.get_campaign(session, campaign_id)
 
 
+@router.post("/{campaign_id}/close", name="api_campaign_close", responses={404: ERRORS[404]})
+def post_close(campaign_id: CampaignId, session: SessionDep, admin: AdminUser) -> CampaignSummary:
+    """Close the campaign (admins only): it serves no items and takes no ratings (409), and its
+    ratings and verdicts now count outside it, blinded or not: review summaries, human labels."""
+    with review_errors(session):
+        return review.set_status(session, campaign_id, "closed")
+
+
+@router.post("/{campaign_id}/reopen", name="api_campaign_reopen", responses={404: ERRORS[404]})
+def post_reopen(campaign_id: CampaignId, session: SessionDep, admin: AdminUser) -> CampaignSummary:
+    """Reopen a closed campaign (admins only): reviewers rate again, and a blinded campaign's
+    ratings stop counting outside it until it closes."""
+    with review_errors(session):
+        return review.set_status(session, campaign_id, "open")
+
+
 @router.get("/{campaign_id}/progress", name="api_campaign_progress", responses=ERRORS)
 def get_progress(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> CampaignProgress:
     """Ratings so far, overall and per reviewer (pseudonymised), and what remains."""
@@ -116,8 +132,9 @@ def get_progress(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -
     responses={**ERRORS, 204: {"description": "Nothing left for this reviewer."}},
 )
 def get_next(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> ReviewItem | Response:
-    """The signed-in reviewer's next item. In blinded campaigns it has neither the label's
-    source nor its scores; `answer` is absent until the reviewer has answered."""
+    """The signed-in reviewer's next item (409 once the campaign is closed). In blinded
+    campaigns it has neither the label's source nor its scores; `answer` is absent until the
+    reviewer has answered."""
     with review_errors(session):
         item = review.next_item(session, campaign_id=campaign_id, reviewer_id=user.id)
     if item is None:

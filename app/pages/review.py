@@ -1,5 +1,6 @@
-"""Label review pages: campaigns (list, create, progress, agreement, adjudication) and the
-reviewer's queue, one item at a time with its examples and a keyboard-first rating form."""
+"""Label review pages: campaigns (list, create, progress, agreement, adjudication, closing and
+reopening) and the reviewer's queue, one item at a time with its examples and a keyboard-first
+rating form."""
 
 from __future__ import annotations
 
@@ -153,6 +154,23 @@ def campaign_page(
     return render(request, "review/campaign.html", context, json_url=json_url)
 
 
+@router.post("/campaigns/{campaign_id}/status", name="campaign_status")
+async def campaign_status(
+    request: Request,
+    campaign_id: CampaignId,
+    session: SessionDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+) -> Response:
+    """Close or reopen the campaign (form field `status`: closed or open), then back to its
+    page."""
+    form = await read_form(request, settings)
+    status = _text(form, "status") or ""
+    with review_errors(session):
+        await run_in_threadpool(lambda: review.set_status(session, campaign_id, status))
+    return RedirectResponse(path_for(request, "campaign_page", campaign_id=campaign_id), 303)
+
+
 @router.post("/campaigns/{campaign_id}/adjudications", name="campaign_adjudicate")
 async def campaign_adjudicate(
     request: Request,
@@ -232,17 +250,25 @@ def _review_page(
     its named `block`."""
     with review_errors(session):
         campaign = review.get_campaign(session, campaign_id)
-        if item_id is None:
+        closed = campaign.status != "open"
+        if closed:
+            item = None
+        elif item_id is None:
             item = review.next_item(session, campaign_id=campaign_id, reviewer_id=user.id)
         else:
             item = review.get_item(
                 session, campaign_id=campaign_id, item_id=item_id, reviewer_id=user.id
             )
         done = review.count_answers(session, campaign_id=campaign_id, reviewer_id=user.id)
-        previous = _previous(session, campaign_id, user.id, None if item is None else item.item_id)
+        previous = (
+            None
+            if closed
+            else _previous(session, campaign_id, user.id, None if item is None else item.item_id)
+        )
     answer = item.answer.model_dump() if item is not None and item.answer is not None else {}
     context = {
         "campaign": campaign,
+        "closed": closed,
         "item": item,
         "answered": done,
         "previous": previous,
@@ -320,10 +346,16 @@ def _save(
 async def review_rate(
     request: Request, session: SessionDep, settings: SettingsDep, user: Reviewer
 ) -> Response:
-    """Store the rating (or the skip) and show the next item."""
+    """Store the rating (or the skip) and show the next item; the page says so (409) when the
+    campaign has closed meanwhile."""
     form = await read_form(request, settings)
     campaign_id, item_id = _posted_item(form)
-    invalid = await run_in_threadpool(_save, session, user, form, campaign_id, item_id)
+    try:
+        invalid = await run_in_threadpool(_save, session, user, form, campaign_id, item_id)
+    except HTTPException as error:
+        if error.status_code != 409:  # review_errors' answer to CampaignClosed
+            raise
+        return _review_page(request, session, user, campaign_id, None, status_code=409)
     if invalid is not None:
         errors, values = invalid
         return _review_page(request, session, user, campaign_id, item_id, errors, values, 422)

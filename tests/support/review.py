@@ -1,4 +1,5 @@
-"""Review test data: an SAE with scored labels, campaigns over it, reviewers' answers."""
+"""Review test data: an SAE with scored labels, reviewer accounts, campaigns over the SAE,
+reviewers' answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from app.schemas.review import Answer, CampaignSpec, ExplicitSelection
 from app.services import review
 from db.aggregates import refresh_sae_aggregates
 from db.labels import refresh_primary_labels
-from db.models import Sae
+from db.models import Sae, User
 from tests.support.factories import make_explanation, make_feature, make_sae
 
 
@@ -25,6 +26,18 @@ def labelled_sae(session: Session, slug: str = "review-sae", n: int = 12) -> Sae
     refresh_primary_labels(session, sae.id)
     refresh_sae_aggregates(session, sae.id)
     return sae
+
+
+def make_reviewers(session: Session, *numbers: int) -> dict[int, int]:
+    """Reviewer accounts for a test's reviewer numbers (number -> user id), their ids in the
+    order of the numbers, so what goes by id (pseudonyms R1, R2, ..., ties) follows them."""
+    ids = {}
+    for number in sorted(numbers):
+        user = User(name=f"reviewer-{number}", role="reviewer", password_hash="!")
+        session.add(user)
+        session.flush()
+        ids[number] = user.id
+    return ids
 
 
 def campaign(
@@ -45,7 +58,7 @@ def campaign(
         blinded=blinded,
         decoy_share=0.0,
     )
-    return review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1).id
+    return review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None).id
 
 
 def answer_all(

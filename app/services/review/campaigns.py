@@ -260,10 +260,18 @@ def list_campaigns(session: Session, *, sae_id: int | None = None) -> list[Campa
 
 
 def set_status(session: Session, campaign_id: int, status: str) -> CampaignSummary:
-    """Open or close a campaign (a closed one serves no items and takes no ratings)."""
+    """Open or close a campaign (a closed one serves no items and takes no ratings). A change
+    brings its outcomes in step: closing makes a blinded campaign's ratings and verdicts count
+    outside it, reopening one withdraws them again. Waits for ratings being stored."""
     if status not in ("open", "closed"):
         raise InvalidCampaign("A campaign is either 'open' or 'closed'.")
-    session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status=status))
+    changed = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status != status)
+        .values(status=status)
+        .returning(Campaign.id)
+    ).first()
     campaign = get_campaign(session, campaign_id)
-    refresh_outcomes(session, campaign_id)
+    if changed is not None:
+        refresh_outcomes(session, campaign_id)
     return campaign

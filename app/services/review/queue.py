@@ -28,6 +28,9 @@ class ItemNotFound(LookupError):
 class CampaignClosed(ValueError):
     """The campaign takes no more ratings."""
 
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__(f"Campaign {campaign_id} is closed: it takes no more ratings.")
+
 
 @lru_cache(maxsize=256)
 def reviewer_order(seed: int, campaign_id: int, reviewer_id: int, n_items: int) -> np.ndarray:
@@ -37,9 +40,13 @@ def reviewer_order(seed: int, campaign_id: int, reviewer_id: int, n_items: int) 
     return order
 
 
-_CAMPAIGN = text(
+_CAMPAIGN = (
     "SELECT seed, n_items, reviewers_per_feature, status, blinded FROM campaigns WHERE id = :c"
 )
+_READ = text(_CAMPAIGN)
+_SHARE = text(f"{_CAMPAIGN} FOR SHARE")
+"""Read before storing an answer: closing the campaign waits for the answer's transaction, and
+an answer arriving while it closes waits and then sees it closed."""
 _UNAVAILABLE = text(
     """
     SELECT
@@ -66,8 +73,10 @@ _ANSWER_COLUMNS = (
 )
 
 
-def _campaign(session: Session, campaign_id: int) -> tuple[int, int, int, str, bool]:
-    row = session.execute(_CAMPAIGN, {"c": campaign_id}).first()
+def _campaign(
+    session: Session, campaign_id: int, *, lock: bool = False
+) -> tuple[int, int, int, str, bool]:
+    row = session.execute(_SHARE if lock else _READ, {"c": campaign_id}).first()
     if row is None:
         raise CampaignNotFound(f"There is no campaign {campaign_id}.")
     return tuple(row)
@@ -124,10 +133,11 @@ def _review_item(
 
 
 def next_item(session: Session, *, campaign_id: int, reviewer_id: int) -> ReviewItem | None:
-    """The reviewer's next unanswered item, or None when nothing is left (or it is closed)."""
+    """The reviewer's next unanswered item, or None when nothing is left; CampaignClosed when
+    the campaign is closed."""
     campaign = _campaign(session, campaign_id)
     if campaign[3] != "open":
-        return None
+        raise CampaignClosed(campaign_id)
     positions = open_positions(session, campaign_id, reviewer_id, campaign)
     if positions.size == 0:
         return None
@@ -175,9 +185,9 @@ _RECOUNT = text(
 def _store(
     session: Session, campaign_id: int, item_id: int, reviewer_id: int, values: dict
 ) -> StoredAnswer:
-    _, _, _, status, blinded = _campaign(session, campaign_id)
+    _, _, _, status, blinded = _campaign(session, campaign_id, lock=True)
     if status != "open":
-        raise CampaignClosed(f"Campaign {campaign_id} is closed.")
+        raise CampaignClosed(campaign_id)
     params = {"c": campaign_id, "i": item_id, "r": reviewer_id, **values}
     if session.execute(_UPSERT, params).first() is None:
         raise ItemNotFound(f"Campaign {campaign_id} has no item {item_id}.")

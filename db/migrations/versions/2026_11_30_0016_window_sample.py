@@ -1,7 +1,7 @@
 """window sample: a fixed random sample of context windows with the features active in each
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-11-30 18:15:00.000000
 
 `window_samples` holds, per (SAE, corpus), a seeded random sample of context windows (precompute
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

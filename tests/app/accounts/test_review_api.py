@@ -211,3 +211,39 @@ def test_stats_export_and_adjudication_are_for_admins(
         admin.post(base + "/adjudications", json=no_label, headers=csrf_headers(admin)).status_code
         == 422
     )
+
+
+def test_admin_closes_and_reopens_a_campaign(clients: dict[str, TestClient]) -> None:
+    admin, reviewer = clients["ada"], clients["rita"]
+    campaign_id = _create(admin)["id"]
+    base = f"/api/v1/campaigns/{campaign_id}"
+    item = reviewer.get(base + "/next").json()
+    assert _rate(reviewer, campaign_id, item["item_id"], 5, corrected_label="effusion").is_success
+    for name, status in [("anon", 401), ("res", 403), ("rita", 403)]:
+        client = clients[name]
+        assert client.post(base + "/close", headers=csrf_headers(client)).status_code == status
+    cross_site = admin.post(base + "/close", headers={"Origin": "https://elsewhere.example"})
+    assert cross_site.status_code == 403
+    feature = f"/api/v1/saes/review-sae/features/{item['feature_index']}"
+    assert admin.get(feature).json()["review"]["n_ratings"] == 0  # blinded while open
+
+    closed = admin.post(base + "/close", headers=csrf_headers(admin))
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert admin.get(feature).json()["review"]["n_ratings"] == 1  # the blinding ended
+    refused = reviewer.get(base + "/next")
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "detail": f"Campaign {campaign_id} is closed: it takes no more ratings."
+    }
+    late = _rate(reviewer, campaign_id, item["item_id"], 1)
+    assert late.status_code == 409 and "closed" in late.json()["detail"]
+    assert admin.post(base + "/close", headers=csrf_headers(admin)).json()["status"] == "closed"
+    assert reviewer.get(f"{base}/items/{item['item_id']}").json()["answer"]["rating"] == 5
+
+    reopened = admin.post(base + "/reopen", headers=csrf_headers(admin))
+    assert reopened.status_code == 200 and reopened.json()["status"] == "open"
+    assert admin.get(feature).json()["review"]["n_ratings"] == 0  # blinded again
+    assert reviewer.get(base + "/next").status_code == 200
+    assert _rate(reviewer, campaign_id, item["item_id"], 1).status_code == 200
+    missing = admin.post("/api/v1/campaigns/424242/close", headers=csrf_headers(admin))
+    assert missing.status_code == 404

@@ -18,7 +18,7 @@ from db.models import Feature, User
 from tests.app.accounts.conftest import sign_in
 from tests.support.csrf import form_token
 from tests.support.factories import make_corpus, make_document, make_example
-from tests.support.review import campaign, labelled_sae
+from tests.support.review import campaign, labelled_sae, make_reviewers
 
 
 @pytest.fixture
@@ -234,7 +234,8 @@ def test_campaign_page_shows_progress_agreement_and_takes_verdicts(
 ) -> None:
     sae = labelled_sae(session)
     campaign_id = campaign(session, sae, [1, 2, 3], blinded=True, reviewers=2)
-    for reviewer, rating in [(101, 1), (102, 5)]:
+    reviewers = make_reviewers(session, 1, 2)
+    for reviewer, rating in [(reviewers[1], 1), (reviewers[2], 5)]:
         while item := review.next_item(session, campaign_id=campaign_id, reviewer_id=reviewer):
             review.rate(
                 session,
@@ -283,3 +284,45 @@ def test_campaign_page_shows_progress_agreement_and_takes_verdicts(
         data=verdict | {"csrf_token": form_token(clients["rita"])},
     )
     assert denied.status_code == 403
+
+
+def test_admin_closes_and_reopens_from_the_campaign_page_and_reviewers_are_told(
+    session: Session, clients: dict[str, TestClient], blinded_id: int
+) -> None:
+    admin, reviewer = clients["ada"], clients["rita"]
+    page = reviewer.get("/review", params={"campaign": blinded_id}).text
+    item_id = _item_id(page)
+    action = f'action="/campaigns/{blinded_id}/status"'
+    assert action not in reviewer.get(f"/campaigns/{blinded_id}").text
+    campaign_page = admin.get(f"/campaigns/{blinded_id}").text
+    assert action in campaign_page and 'id="campaign-close"' in campaign_page
+    assert 'name="csrf_token"' in campaign_page
+    close = {"status": "closed"}
+    assert admin.post(f"/campaigns/{blinded_id}/status", data=close).status_code == 403
+    denied = reviewer.post(
+        f"/campaigns/{blinded_id}/status", data=close | {"csrf_token": form_token(reviewer)}
+    )
+    assert denied.status_code == 403
+    bogus = admin.post(
+        f"/campaigns/{blinded_id}/status", data={"status": "x", "csrf_token": form_token(admin)}
+    )
+    assert bogus.status_code == 422
+
+    closed = admin.post(
+        f"/campaigns/{blinded_id}/status", data=close | {"csrf_token": form_token(admin)}
+    )
+    assert closed.status_code == 303 and closed.headers["location"] == f"/campaigns/{blinded_id}"
+    campaign_page = admin.get(closed.headers["location"]).text
+    assert 'id="campaign-reopen"' in campaign_page and "It takes no more ratings" in campaign_page
+    queue = reviewer.get("/review", params={"campaign": blinded_id}).text
+    assert 'id="review-closed"' in queue and 'id="review-form"' not in queue
+    late = _rate(reviewer, blinded_id, item_id, rating="4", action="rate")
+    assert late.status_code == 409 and "This campaign is closed" in late.text
+    assert (
+        review.answers(session, campaign_id=blinded_id, reviewer_id=_user_id(session, "rita")) == []
+    )
+
+    reopen = {"status": "open", "csrf_token": form_token(admin)}
+    assert admin.post(f"/campaigns/{blinded_id}/status", data=reopen).status_code == 303
+    assert 'id="review-form"' in reviewer.get("/review", params={"campaign": blinded_id}).text
+    assert _rate(reviewer, blinded_id, item_id, rating="4", action="rate").status_code == 303

@@ -13,7 +13,7 @@ from app.schemas.review import AdjudicationSpec, Answer
 from app.services import review
 from app.services.review.adjudication import adjudicate
 from db.models import Sae
-from tests.support.review import answer_all, campaign, labelled_sae
+from tests.support.review import answer_all, campaign, labelled_sae, make_reviewers
 
 FEATURE = "/api/v1/saes/review-sae/features/{}"
 PAGE = "/saes/review-sae/features/{}"
@@ -25,21 +25,29 @@ def sae(session: Session) -> Sae:
     return labelled_sae(session)
 
 
-def _rate(session: Session, campaign_id: int, ratings: dict[int, list[int]]) -> None:
+@pytest.fixture
+def users(session: Session) -> dict[int, int]:
+    """Accounts by number: reviewers 1..3, and 7 who adjudicates."""
+    return make_reviewers(session, 1, 2, 3, 7)
+
+
+def _rate(
+    session: Session, campaign_id: int, ratings: dict[int, list[int]], users: dict[int, int]
+) -> None:
     """Reviewers 1, 2, ... give feature i the ratings ratings[i][0], ratings[i][1], ..."""
     for n in range(max(len(r) for r in ratings.values())):
         answers = {i: Answer(rating=r[n]) for i, r in ratings.items() if n < len(r)}
-        answer_all(session, campaign_id, n + 1, answers)
+        answer_all(session, campaign_id, users[n + 1], answers)
 
 
 def test_summary_of_a_closed_unblinded_campaign_is_shown(
-    client: TestClient, session: Session, sae: Sae
+    client: TestClient, session: Session, sae: Sae, users: dict[int, int]
 ) -> None:
     c = campaign(session, sae, [3], blinded=False, reviewers=3)
-    _rate(session, c, {3: [2, 4, 5]})
+    _rate(session, c, {3: [2, 4, 5]}, users)
     review.set_status(session, c, "closed")
     adjudicate(
-        session, campaign_id=c, feature_index=3, adjudicator_id=7,
+        session, campaign_id=c, feature_index=3, adjudicator_id=users[7],
         spec=AdjudicationSpec(verdict="corrected", corrected_label="rib fracture", note="seen"),
     )  # fmt: skip
 
@@ -56,7 +64,7 @@ def test_summary_of_a_closed_unblinded_campaign_is_shown(
     assert "adjudicator_id" not in verdict
     assert body["label"] == "rib fracture"
     [human] = [e for e in body["explanations"] if e["source"] == "human"]
-    assert human["is_primary"] and human["provenance"]["adjudicator_id"] == 7
+    assert human["is_primary"] and human["provenance"]["adjudicator_id"] == users[7]
 
     html = client.get(PAGE.format(3)).text
     assert "Radiologist review" in html
@@ -64,12 +72,12 @@ def test_summary_of_a_closed_unblinded_campaign_is_shown(
 
 
 def test_summary_of_an_open_blinded_campaign_is_not_shown(
-    client: TestClient, session: Session, sae: Sae
+    client: TestClient, session: Session, sae: Sae, users: dict[int, int]
 ) -> None:
     c = campaign(session, sae, [3], blinded=True, reviewers=2)
-    _rate(session, c, {3: [1, 5]})
+    _rate(session, c, {3: [1, 5]}, users)
     adjudicate(
-        session, campaign_id=c, feature_index=3, adjudicator_id=7,
+        session, campaign_id=c, feature_index=3, adjudicator_id=users[7],
         spec=AdjudicationSpec(verdict="corrected", corrected_label="rib fracture"),
     )  # fmt: skip
 
@@ -92,10 +100,10 @@ def _indices(client: TestClient, query: str) -> list[int]:
 
 
 def test_list_filters_and_sorts_by_review_state(
-    client: TestClient, session: Session, sae: Sae
+    client: TestClient, session: Session, sae: Sae, users: dict[int, int]
 ) -> None:
     c = campaign(session, sae, [1, 2, 5, 8], blinded=False, reviewers=2)
-    _rate(session, c, {1: [4, 5], 2: [1, 5], 5: [2, 2], 8: [3, 5]})
+    _rate(session, c, {1: [4, 5], 2: [1, 5], 5: [2, 2], 8: [3, 5]}, users)
 
     assert _indices(client, "review=reviewed") == [1, 2, 5, 8]
     assert _indices(client, "review=disputed") == [2, 8]
@@ -119,7 +127,7 @@ def test_list_filters_and_sorts_by_review_state(
     assert seen[:4] == [1, 8, 2, 5] and sorted(seen) == list(range(12))
 
     adjudicate(
-        session, campaign_id=c, feature_index=2, adjudicator_id=1,
+        session, campaign_id=c, feature_index=2, adjudicator_id=users[7],
         spec=AdjudicationSpec(verdict="correct"),
     )  # fmt: skip
     assert _indices(client, "review=disputed") == [8]
@@ -127,9 +135,11 @@ def test_list_filters_and_sorts_by_review_state(
     assert client.get(f"{LIST}?sort=rating").status_code == 422
 
 
-def test_list_page_filters_by_review_state(client: TestClient, session: Session, sae: Sae) -> None:
+def test_list_page_filters_by_review_state(
+    client: TestClient, session: Session, sae: Sae, users: dict[int, int]
+) -> None:
     c = campaign(session, sae, [1, 2], blinded=False, reviewers=2)
-    _rate(session, c, {1: [4, 5], 2: [1, 5]})
+    _rate(session, c, {1: [4, 5], 2: [1, 5]}, users)
 
     html = client.get("/saes/review-sae/features?review=disputed&sort=-review").text
     assert re.search(r'<option value="disputed" selected>', html)

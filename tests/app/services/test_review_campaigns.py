@@ -26,6 +26,7 @@ from app.services.review.campaigns import Labels, near_duplicate, stratified_sam
 from db.labels import refresh_primary_labels
 from db.models import MEANINGFUL_ANSWERS, REVIEW_CATEGORIES, CampaignItem, Rating, Sae
 from tests.support.factories import make_explanation, make_feature, make_sae
+from tests.support.review import make_reviewers
 
 N_FEATURES = 60
 WORDS = ["pleural", "effusion", "cardiac", "silhouette", "rib", "fracture", "tube", "line",
@@ -47,6 +48,12 @@ def sae(session: Session) -> Sae:
         )
     refresh_primary_labels(session, sae.id)
     return sae
+
+
+@pytest.fixture
+def users(session: Session) -> dict[int, int]:
+    """Reviewer accounts by number."""
+    return make_reviewers(session, 1, 2, 4, 7, 10, 20, 30)
 
 
 def _spec(**overrides: typing.Any) -> CampaignSpec:
@@ -84,12 +91,12 @@ def test_schema_literals_match_the_database_checks() -> None:
 
 
 def test_explicit_campaign_has_overlap_and_decoys_outside_the_selection(
-    session: Session, sae: Sae
+    session: Session, sae: Sae, users: dict[int, int]
 ) -> None:
     spec = _spec(
         selection=ExplicitSelection(indices=list(range(20))), overlap_size=5, decoy_share=0.2
     )
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=7)
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=users[7])
     items = _items(session, campaign.id)
     real = [i for i in items if not i.is_decoy]
     decoys = [i for i in items if i.is_decoy]
@@ -102,7 +109,7 @@ def test_explicit_campaign_has_overlap_and_decoys_outside_the_selection(
         assert item.decoy_source_index != item.feature_index
         assert not near_duplicate(_label(item.feature_index), item.explanation.text)
         assert item.explanation.text == _label(item.decoy_source_index)
-    assert campaign.created_by == 7 and campaign.sae == sae.slug
+    assert campaign.created_by == users[7] and campaign.sae == sae.slug
 
 
 def test_near_duplicate_labels_are_told_apart() -> None:
@@ -115,16 +122,16 @@ def test_specs_that_cannot_be_met_are_refused(session: Session, sae: Sae) -> Non
         bad = _spec(selection=ExplicitSelection(indices=[1, 60, 99]))
         review.create_campaign(session, sae_id=sae.id, spec=bad, created_by=None)
     with pytest.raises(review.InvalidCampaign, match="overlap"):
-        review.create_campaign(session, sae_id=sae.id, spec=_spec(overlap_size=11), created_by=1)
+        review.create_campaign(session, sae_id=sae.id, spec=_spec(overlap_size=11), created_by=None)
     with pytest.raises(review.InvalidCampaign, match="no labels"):
         spec = _spec(label_source="llm:none")
-        review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
+        review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None)
 
 
 def test_filters_select_as_the_feature_list_does(session: Session, sae: Sae) -> None:
     selection = FilterSelection(min_f1=0.5, max_frequency=0.05, limit=100)
     campaign = review.create_campaign(
-        session, sae_id=sae.id, spec=_spec(selection=selection), created_by=1
+        session, sae_id=sae.id, spec=_spec(selection=selection), created_by=None
     )
     assert [i.feature_index for i in _items(session, campaign.id)] == list(range(30, 50))
 
@@ -155,31 +162,35 @@ def test_stratified_sample_allocates_proportionally() -> None:
 
 def test_stratified_campaign_is_seeded(session: Session, sae: Sae) -> None:
     spec = _spec(selection=StratifiedSelection(size=12))
-    first = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
-    second = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
+    first = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None)
+    second = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None)
     a = [i.feature_index for i in _items(session, first.id)]
     b = [i.feature_index for i in _items(session, second.id)]
     assert len(a) == 12 and a == b
 
 
-def test_each_reviewer_has_a_reproducible_order_without_repeats(session: Session, sae: Sae) -> None:
+def test_each_reviewer_has_a_reproducible_order_without_repeats(
+    session: Session, sae: Sae, users: dict[int, int]
+) -> None:
     spec = _spec(selection=ExplicitSelection(indices=list(range(30))), reviewers_per_feature=3)
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
-    first = review.next_item(session, campaign_id=campaign.id, reviewer_id=1)
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None)
+    first = review.next_item(session, campaign_id=campaign.id, reviewer_id=users[1])
     assert first is not None
-    assert review.next_item(session, campaign_id=campaign.id, reviewer_id=1) == first
-    order_1 = _drain(session, campaign.id, 1)
-    order_2 = _drain(session, campaign.id, 2)
+    assert review.next_item(session, campaign_id=campaign.id, reviewer_id=users[1]) == first
+    order_1 = _drain(session, campaign.id, users[1])
+    order_2 = _drain(session, campaign.id, users[2])
     assert sorted(order_1) == sorted(order_2) == list(range(30))
     assert order_1 != order_2
     assert order_1[0] == first.feature_index
 
 
-def test_reviewers_per_feature_caps_non_overlap_items(session: Session, sae: Sae) -> None:
+def test_reviewers_per_feature_caps_non_overlap_items(
+    session: Session, sae: Sae, users: dict[int, int]
+) -> None:
     spec = _spec(reviewers_per_feature=1, overlap_size=3)
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
-    seen_1 = _drain(session, campaign.id, 1)
-    seen_2 = _drain(session, campaign.id, 2)
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None)
+    seen_1 = _drain(session, campaign.id, users[1])
+    seen_2 = _drain(session, campaign.id, users[2])
     assert len(seen_1) == 10 and len(seen_2) == 3
     overlap = {i.feature_index for i in _items(session, campaign.id) if i.is_overlap}
     assert set(seen_2) == overlap
@@ -187,11 +198,13 @@ def test_reviewers_per_feature_caps_non_overlap_items(session: Session, sae: Sae
     assert all(counts[f] == (2 if f in overlap else 1) for f in counts)
 
 
-def test_rating_again_changes_the_answer_and_skip_withdraws_it(session: Session, sae: Sae) -> None:
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
-    item = review.next_item(session, campaign_id=campaign.id, reviewer_id=4)
+def test_rating_again_changes_the_answer_and_skip_withdraws_it(
+    session: Session, sae: Sae, users: dict[int, int]
+) -> None:
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=None)
+    item = review.next_item(session, campaign_id=campaign.id, reviewer_id=users[4])
     assert item is not None and item.remaining == 10 and item.answer is None
-    ids = {"campaign_id": campaign.id, "item_id": item.item_id, "reviewer_id": 4}
+    ids = {"campaign_id": campaign.id, "item_id": item.item_id, "reviewer_id": users[4]}
     review.rate(session, **ids, answer=Answer(rating=2, meaningful="no", category="device"))
     changed = review.rate(
         session, **ids, answer=Answer(rating=5, corrected_label="Chest tube", comment="ok")
@@ -200,9 +213,9 @@ def test_rating_again_changes_the_answer_and_skip_withdraws_it(session: Session,
     assert changed.corrected_label == "Chest tube" and not changed.skipped
     again = review.get_item(session, **ids)
     assert again.answer is not None and again.answer.rating == 5 and again.remaining == 9
-    assert [a.item_id for a in review.answers(session, campaign_id=campaign.id, reviewer_id=4)] == [
-        item.item_id
-    ]
+    assert [
+        a.item_id for a in review.answers(session, campaign_id=campaign.id, reviewer_id=users[4])
+    ] == [item.item_id]
     rows = session.scalars(select(Rating).where(Rating.item_id == item.item_id)).all()
     assert len(rows) == 1
     skipped = review.skip(session, **ids)
@@ -210,47 +223,58 @@ def test_rating_again_changes_the_answer_and_skip_withdraws_it(session: Session,
     assert (
         _items(session, campaign.id)[0].n_ratings + _items(session, campaign.id)[1].n_ratings == 0
     )
-    following = review.next_item(session, campaign_id=campaign.id, reviewer_id=4)
+    following = review.next_item(session, campaign_id=campaign.id, reviewer_id=users[4])
     assert following is not None and following.item_id != item.item_id
     assert following.remaining == 9
 
 
-def test_blinded_items_hide_source_and_score(session: Session, sae: Sae) -> None:
-    blinded = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
-    item = review.next_item(session, campaign_id=blinded.id, reviewer_id=1)
+def test_blinded_items_hide_source_and_score(
+    session: Session, sae: Sae, users: dict[int, int]
+) -> None:
+    blinded = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=None)
+    item = review.next_item(session, campaign_id=blinded.id, reviewer_id=users[1])
     assert item is not None and item.label_source is None and item.label_f1 is None
     assert "csv:test" not in item.model_dump_json()
     assert "is_decoy" not in item.model_dump()
-    open_ = review.create_campaign(session, sae_id=sae.id, spec=_spec(blinded=False), created_by=1)
-    shown = review.next_item(session, campaign_id=open_.id, reviewer_id=1)
+    open_ = review.create_campaign(
+        session, sae_id=sae.id, spec=_spec(blinded=False), created_by=None
+    )
+    shown = review.next_item(session, campaign_id=open_.id, reviewer_id=users[1])
     assert shown is not None and shown.label_source == "csv:test"
     assert shown.label_f1 == pytest.approx(shown.feature_index / N_FEATURES)
     assert shown.label == _label(shown.feature_index) and shown.sae == sae.slug
 
 
-def test_closed_campaigns_and_foreign_items_are_refused(session: Session, sae: Sae) -> None:
-    one = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
-    other = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
+def test_closed_campaigns_and_foreign_items_are_refused(
+    session: Session, sae: Sae, users: dict[int, int]
+) -> None:
+    one = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=None)
+    other = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=None)
     foreign = _items(session, other.id)[0].id
     with pytest.raises(review.ItemNotFound):
         review.rate(
-            session, campaign_id=one.id, item_id=foreign, reviewer_id=1, answer=Answer(rating=3)
+            session,
+            campaign_id=one.id,
+            item_id=foreign,
+            reviewer_id=users[1],
+            answer=Answer(rating=3),
         )
     with pytest.raises(review.ItemNotFound):
-        review.get_item(session, campaign_id=one.id, item_id=foreign, reviewer_id=1)
+        review.get_item(session, campaign_id=one.id, item_id=foreign, reviewer_id=users[1])
     with pytest.raises(review.CampaignNotFound):
-        review.next_item(session, campaign_id=10**9, reviewer_id=1)
+        review.next_item(session, campaign_id=10**9, reviewer_id=users[1])
     assert review.set_status(session, one.id, "closed").status == "closed"
-    assert review.next_item(session, campaign_id=one.id, reviewer_id=1) is None
+    with pytest.raises(review.CampaignClosed, match="is closed: it takes no more ratings"):
+        review.next_item(session, campaign_id=one.id, reviewer_id=users[1])
     with pytest.raises(review.CampaignClosed):
         item_id = _items(session, one.id)[0].id
-        review.rate(session, campaign_id=one.id, item_id=item_id, reviewer_id=1,
+        review.rate(session, campaign_id=one.id, item_id=item_id, reviewer_id=users[1],
                     answer=Answer(rating=3))  # fmt: skip
     assert [c.id for c in review.list_campaigns(session, sae_id=sae.id)] == [other.id, one.id]
 
 
 def test_a_campaign_without_ratings_has_empty_results(session: Session, sae: Sae) -> None:
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=None)
     stats = review.campaign_stats(session, campaign.id, n_boot=50)
     assert stats.n_ratings == 0 and stats.krippendorff_alpha.estimate is None
     progress = review.campaign_progress(session, campaign.id)
@@ -260,16 +284,16 @@ def test_a_campaign_without_ratings_has_empty_results(session: Session, sae: Sae
         review.campaign_stats(session, 10**9)
 
 
-def test_progress_stats_and_export(session: Session, sae: Sae) -> None:
+def test_progress_stats_and_export(session: Session, sae: Sae, users: dict[int, int]) -> None:
     selection = ExplicitSelection(indices=list(range(12)))
     spec = _spec(selection=selection, overlap_size=12, decoy_share=0.2)
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=1)
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=spec, created_by=None)
     items = _items(session, campaign.id)
-    for reviewer, shift in ((30, 0), (20, 0), (10, 1)):
+    for reviewer, shift in ((users[30], 0), (users[20], 0), (users[10], 1)):
         for item in items:
             rating = 1 + item.feature_index % 4 + shift
             if item.is_decoy:
-                rating = 5 if reviewer == 30 else 1
+                rating = 5 if reviewer == users[30] else 1
             review.rate(
                 session, campaign_id=campaign.id, item_id=item.id, reviewer_id=reviewer,
                 answer=Answer(rating=min(rating, 5), meaningful="yes", comment="=cmd()"),
@@ -304,21 +328,25 @@ def test_progress_stats_and_export(session: Session, sae: Sae) -> None:
     assert len(rows) == 45 and {r.reviewer for r in rows} == {"R1", "R2", "R3"}
     assert sum(r.is_decoy for r in rows) == 9
     named = review.export_rows(session, campaign.id, identify=True)
-    assert {r.reviewer for r in named} == {"10", "20", "30"}
+    assert {r.reviewer for r in named} == {str(users[n]) for n in (10, 20, 30)}
     parsed = list(csv.DictReader(io.StringIO(review.export_csv(rows))))
     assert len(parsed) == 45 and parsed[0]["comment"] == "'=cmd()"
     assert parsed[0]["reviewer"] in {"R1", "R2", "R3"}
 
 
-def test_the_database_checks_ratings(session: Session, sae: Sae) -> None:
-    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=1)
+def test_the_database_checks_ratings(session: Session, sae: Sae, users: dict[int, int]) -> None:
+    campaign = review.create_campaign(session, sae_id=sae.id, spec=_spec(), created_by=None)
     item = _items(session, campaign.id)[0]
     for bad in ({"rating": 6}, {"rating": 3, "category": "mood"}, {"rating": None}):
         with pytest.raises(IntegrityError), session.begin_nested():
-            session.add(Rating(campaign_id=campaign.id, item_id=item.id, reviewer_id=1, **bad))
+            session.add(
+                Rating(campaign_id=campaign.id, item_id=item.id, reviewer_id=users[1], **bad)
+            )
             session.flush()
-    session.add(Rating(campaign_id=campaign.id, item_id=item.id, reviewer_id=1, rating=3))
+    session.add(Rating(campaign_id=campaign.id, item_id=item.id, reviewer_id=users[1], rating=3))
     session.flush()
     with pytest.raises(IntegrityError), session.begin_nested():
-        session.add(Rating(campaign_id=campaign.id, item_id=item.id, reviewer_id=1, rating=4))
+        session.add(
+            Rating(campaign_id=campaign.id, item_id=item.id, reviewer_id=users[1], rating=4)
+        )
         session.flush()
