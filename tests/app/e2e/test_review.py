@@ -181,5 +181,5 @@ def test_a_save_the_server_refuses_is_sent_again_as_a_plain_form(
     with page.expect_response(lambda response: response.request.method == "POST") as fragment:
         page.keyboard.press("Enter")
     assert fragment.value.url.endswith("/review/next") and fragment.value.status == 409
-    expect(page.locator("main")).to_contain_text(f"Campaign {closing} is closed.")
+    expect(page.locator("#review-closed")).to_contain_text("This campaign is closed")
     assert page.url == f"{live_server}/review"
