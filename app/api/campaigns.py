@@ -66,9 +66,9 @@ def review_errors(session: Session) -> Iterator[None]:
 
 @router.get("", name="api_campaigns", responses={404: {"description": "No such SAE."}})
 def get_campaigns(
-    session: SessionDep, sae: Annotated[str | None, Query(max_length=200)] = None
+    session: SessionDep, user: Reviewer, sae: Annotated[str | None, Query(max_length=200)] = None
 ) -> CampaignList:
-    """Every campaign (or those over the SAE `sae`)."""
+    """Every campaign (or those over the SAE `sae`); reviewers and admins, as the pages."""
     sae_id = None
     if sae is not None:
         found = find_sae(session, slug=sae)
@@ -95,8 +95,8 @@ def post_campaign(
 
 
 @router.get("/{campaign_id}", name="api_campaign", responses=ERRORS)
-def get_campaign(campaign_id: CampaignId, session: SessionDep) -> CampaignSummary:
-    """One campaign's spec and size."""
+def get_campaign(campaign_id: CampaignId, session: SessionDep, user: Reviewer) -> CampaignSummary:
+    """One campaign's spec and size; reviewers and admins, as the pages."""
     with review_errors(session):
         return review.get_campaign(session, campaign_id)
 

@@ -75,11 +75,15 @@ def test_only_admins_create_campaigns(clients: dict[str, TestClient]) -> None:
         assert response.status_code == status, name
     created = _create(clients["ada"])
     assert created["n_items"] == 3 and created["sae"] == "review-sae"
-    listed = clients["anon"].get("/api/v1/campaigns", params={"sae": "review-sae"}).json()["data"]
+    listed = clients["rita"].get("/api/v1/campaigns", params={"sae": "review-sae"}).json()["data"]
     assert [c["id"] for c in listed] == [created["id"]]
-    assert clients["anon"].get(f"/api/v1/campaigns/{created['id']}").json()["name"] == (
+    assert clients["rita"].get(f"/api/v1/campaigns/{created['id']}").json()["name"] == (
         "Chest findings"
     )
+    # As on the pages, campaigns are for reviewers and admins only.
+    for name, status in [("anon", 401), ("res", 403)]:
+        assert clients[name].get("/api/v1/campaigns").status_code == status, name
+        assert clients[name].get(f"/api/v1/campaigns/{created['id']}").status_code == status
 
 
 def test_bad_specs_and_ids_are_4xx(clients: dict[str, TestClient]) -> None:

@@ -109,6 +109,8 @@ def test_blinded_item_page_shows_examples_label_and_keys_only(
         in text
     )
     assert "llm:t" not in text and "F1" not in text
+    # Nothing leads to the feature's own pages, where its label's source and scores show.
+    assert "/features/" not in text and "Feature " not in text
     assert len(re.findall(r'name="rating" value="\d"', text)) == 5
     assert len(re.findall(r'<option value="[a-z_]+"', text)) == 7
 
