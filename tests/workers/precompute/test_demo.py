@@ -11,10 +11,11 @@ from sqlalchemy import text
 
 from app.services.features import get_feature
 from app.services.saes import find_sae
+from app.services.study_sets import list_study_sets
 from db.engine import make_sessionmaker
 from db.settings import get_settings
 from tests.support.aggregates import assert_aggregates_current
-from workers.demo import DEMO_SAE, build_demo, demo_present
+from workers.demo import DEMO_SAE, HELD_OUT_SET, build_demo, demo_present
 from workers.precompute.keywords import PROVENANCE, SOURCE_KEY
 
 FINDING_WORDS = re.compile(r"effusion|pneumothorax|cardiomegaly|heart|opacit|consolidation|tube")
@@ -49,6 +50,8 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         "llm labels",
     }
     assert (home / "saes" / DEMO_SAE / "ae.pt").is_file()
+    (held_out,) = list_study_sets(get_settings()).data
+    assert held_out.name == HELD_OUT_SET and held_out.n_studies > 200
     with engine.connect() as connection:
         sae = connection.execute(
             text("SELECT d_in, d_sae, k, threshold FROM saes WHERE slug = :slug"),
