@@ -252,7 +252,7 @@ def train_model(build: DemoBuild, source: Path, config: OrganismConfig) -> tuple
     data = organism_data(source, config)
     corpus_csv = write_studies(data.train, build.folder / "studies")
     held_out_csv = write_studies(data.held_out, study_sets_dir(build.home) / HELD_OUT_SET)
-    with stage("model", config.steps, "step") as bar:
+    with stage("model", config.vision_steps + config.steps, "step") as bar:
 
         def on_step(step: int, loss: float) -> None:
             bar.update(1)
