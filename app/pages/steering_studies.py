@@ -126,7 +126,7 @@ async def _uploaded_studies(
     SteeringStudyRequest.model_validate(
         {**values, "studies": [{"frontal": "00000000-0000-0000-0000-000000000000"}]}
     )
-    ids += await run_in_threadpool(_store_images, session, settings, files)
+    ids = [*ids, *await run_in_threadpool(_store_images, session, settings, files)]
     shown["upload_ids"] = " ".join(ids)
     if not ids:
         raise RequestRejected(
@@ -165,9 +165,7 @@ async def steering_study_submit(
         study_set = (shown.get("study_set") or "").strip()
         if study_set:
             if ids or files:
-                raise RequestRejected(
-                    422, "Studies: choose a study set or images, not both (set it to none)."
-                )
+                raise RequestRejected(422, "Studies: choose a study set or images, not both.")
             body = SteeringStudyRequest.model_validate(
                 {
                     **values,
