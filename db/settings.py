@@ -12,6 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LABEL_KINDS = ("adjudicated", "consensus", "llm-best")
 
 
+def study_sets_dir(home: Path) -> Path:
+    """Where named study sets live: `<home>/study_sets/<name>/reports.csv` and `images/`."""
+    return home / "study_sets"
+
+
 class Settings(BaseSettings):
     """Every knob of a deployment; built by `get_settings()`, never at import."""
 
@@ -191,6 +196,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.home / "uploads"
+
+    @property
+    def study_sets_dir(self) -> Path:
+        return study_sets_dir(self.home)
 
 
 @lru_cache

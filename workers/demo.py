@@ -35,7 +35,7 @@ from db.embedded import embedded_postgres_running, stop_embedded_postgres
 from db.engine import make_engine, make_sessionmaker, resolve_database_url
 from db.labels import refresh_primary_labels
 from db.migrate import upgrade
-from db.settings import get_settings
+from db.settings import get_settings, study_sets_dir
 from workers.autointerp.demo import label_with_standin
 from workers.console import log_to_file, say, stage
 
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 DEMO_SAE = "demo"
 MODEL = "organism"
 LM_NAME = "maira-2-organism"
+HELD_OUT_SET = "demo-held-out"
 N_REPORTS = 2000
 EXPANSION = 8
 K = 16
@@ -241,7 +242,8 @@ def train_model(build: DemoBuild, source: Path, config: OrganismConfig) -> tuple
     """Train (or find cached) the organism; write its studies: (corpus CSV, held-out CSV).
 
     The corpus (the training studies) feeds capture and dashboards; the held-out studies, never
-    trained on, are for evaluation and steering studies. Each CSV has an `images` folder beside it.
+    trained on, are for evaluation and steering studies: they are the study set `demo-held-out`
+    that the steering-study form offers. Each CSV has an `images` folder beside it.
     """
     from workers.corpus.drawn_studies import write_studies
     from workers.maira2.organism import ensure_organism_model, organism_data
@@ -249,8 +251,8 @@ def train_model(build: DemoBuild, source: Path, config: OrganismConfig) -> tuple
 
     data = organism_data(source, config)
     corpus_csv = write_studies(data.train, build.folder / "studies")
-    held_out_csv = write_studies(data.held_out, build.folder / "held_out")
-    with stage("model", config.steps, "step") as bar:
+    held_out_csv = write_studies(data.held_out, study_sets_dir(build.home) / HELD_OUT_SET)
+    with stage("model", config.vision_steps + config.steps, "step") as bar:
 
         def on_step(step: int, loss: float) -> None:
             bar.update(1)

@@ -14,6 +14,7 @@ from app.api import (
     search,
     steer,
     steering_studies,
+    study_sets,
     uploads,
 )
 
@@ -27,5 +28,6 @@ router.include_router(uploads.router)
 router.include_router(encode.router)
 router.include_router(steer.router)
 router.include_router(steering_studies.router)
+router.include_router(study_sets.router)
 router.include_router(autointerp.router)
 router.include_router(campaigns.router)

@@ -22,6 +22,7 @@ from app.schemas.steering_studies import SteeringStudyOut, SteeringStudyRequest
 from app.services.alpha import alpha_guides
 from app.services.jobs import current_labels
 from app.services.steering_studies import find_steering_study, submit_steering_study
+from app.services.study_sets import list_study_sets
 from app.services.uploads import (
     RequestRejected,
     prepare_upload,
@@ -32,10 +33,13 @@ from app.services.uploads import (
 from app.templating import path_for, render
 from db.settings import Settings
 from workers.findings.phrases import OBSERVATIONS
+from workers.kinds.steering_study import MAX_STUDIES
 
 router = APIRouter()
 
 _LIST = re.compile(r"[\s,;]+")
+DEFAULT_SET_STUDIES = 20
+"""Studies the form takes from a study set unless told: a first study finishes in minutes."""
 
 
 def _split(text: object) -> list[str]:
@@ -55,6 +59,8 @@ def _render_form(
         "errors": errors or [],
         "observations": OBSERVATIONS,
         "alpha_guides": alpha_guides(session, request.app.state.settings.steering_scale),
+        "study_sets": list_study_sets(request.app.state.settings).data,
+        "max_studies": MAX_STUDIES,
     }
     return render(request, "steering_studies/form.html", context, status_code=status_code)
 
@@ -63,14 +69,19 @@ def _render_form(
 def steering_study_form(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     sae: Annotated[str | None, Query(max_length=200)] = None,
     feature: Annotated[list[int] | None, Query()] = None,
 ) -> HTMLResponse:
-    """The form to start a steering study, prefilled from a feature page."""
+    """The form to start a steering study, prefilled from a feature page; the first study set
+    on the server (the demo's held-out studies) is chosen, so nothing needs uploading."""
+    sets = list_study_sets(settings).data
     values = {
         "sae": sae or "",
         "features": ", ".join(str(index) for index in feature or []),
         "alphas": "-10, 10",
+        "study_set": sets[0].name if sets else "",
+        "study_set_limit": DEFAULT_SET_STUDIES,
     }
     return _render_form(request, session, values)
 
@@ -103,6 +114,32 @@ def _request_values(form: FormData) -> dict[str, Any]:
     return values
 
 
+async def _uploaded_studies(
+    session: Session,
+    settings: Settings,
+    values: dict[str, Any],
+    shown: dict[str, Any],
+    files: list[UploadFile],
+    ids: list[str],
+) -> SteeringStudyRequest:
+    """The request over the uploaded images and earlier upload ids (checked before storing)."""
+    SteeringStudyRequest.model_validate(
+        {**values, "studies": [{"frontal": "00000000-0000-0000-0000-000000000000"}]}
+    )
+    ids = [*ids, *await run_in_threadpool(_store_images, session, settings, files)]
+    shown["upload_ids"] = " ".join(ids)
+    if not ids:
+        raise RequestRejected(
+            422,
+            "Studies: choose frontal images, or give the ids of earlier uploads, or choose a "
+            "study set.",
+        )
+    indication = (shown.get("indication") or "").strip() or None
+    return SteeringStudyRequest.model_validate(
+        {**values, "studies": [{"frontal": upload, "indication": indication} for upload in ids]}
+    )
+
+
 @router.post(
     "/steering-studies",
     name="steering_study_submit",
@@ -125,22 +162,21 @@ async def steering_study_submit(
             if isinstance(value, UploadFile) and (value.filename or value.size)
         ]
         ids = _split(shown.get("upload_ids"))
-        SteeringStudyRequest.model_validate(
-            {**values, "studies": [{"frontal": "00000000-0000-0000-0000-000000000000"}]}
-        )
-        ids += await run_in_threadpool(_store_images, session, settings, files)
-        shown["upload_ids"] = " ".join(ids)
-        if not ids:
-            raise RequestRejected(
-                422, "Studies: choose frontal images, or give the ids of earlier uploads."
+        study_set = (shown.get("study_set") or "").strip()
+        if study_set:
+            if ids or files:
+                raise RequestRejected(422, "Studies: choose a study set or images, not both.")
+            body = SteeringStudyRequest.model_validate(
+                {
+                    **values,
+                    "study_set": {
+                        "name": study_set,
+                        "limit": shown.get("study_set_limit") or DEFAULT_SET_STUDIES,
+                    },
+                }
             )
-        indication = (shown.get("indication") or "").strip() or None
-        body = SteeringStudyRequest.model_validate(
-            {
-                **values,
-                "studies": [{"frontal": upload, "indication": indication} for upload in ids],
-            }
-        )
+        else:
+            body = await _uploaded_studies(session, settings, values, shown, files, ids)
         study = await run_in_threadpool(submit_steering_study, session, settings, body)
     except RequestRejected as error:
         return _render_form(request, session, shown, [error.message], error.status_code)

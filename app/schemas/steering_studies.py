@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.schemas.live import AlphaValue, StudyRef
+from app.schemas.study_sets import StudySetChoice
 from workers.findings.phrases import OBSERVATIONS
 from workers.kinds.steering_study import MAX_STUDIES, MAX_STUDY_ALPHAS, MAX_STUDY_FEATURES
 
@@ -38,8 +39,16 @@ class SteeringStudyRequest(BaseModel):
         description="CheXpert observations counted as on-target for every feature; default: "
         "those each feature's label names.",
     )
-    studies: list[StudyRef] = Field(
-        min_length=1, max_length=MAX_STUDIES, description="Studies (stored uploads and text)."
+    studies: list[StudyRef] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_STUDIES,
+        description="Studies (stored uploads and text); give these or `study_set`.",
+    )
+    study_set: StudySetChoice | None = Field(
+        None,
+        description="A study set on the server (GET /study-sets; the demo's held-out synthetic "
+        "studies are `demo-held-out`) instead of `studies`.",
     )
     parts: int | None = Field(
         None,
@@ -50,6 +59,12 @@ class SteeringStudyRequest(BaseModel):
     max_new_tokens: int = Field(60, ge=1, le=STUDY_MAX_NEW_TOKENS)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     greedy: bool = True
+
+    @model_validator(mode="after")
+    def _one_source_of_studies(self) -> SteeringStudyRequest:
+        if (self.studies is None) == (self.study_set is None):
+            raise ValueError("Give either `studies` or `study_set`, not both or neither.")
+        return self
 
 
 class ShareOut(BaseModel):
@@ -112,6 +127,7 @@ class SteeringStudyOut(BaseModel):
     alpha_unit: str
     mean_token_norm: float | None
     n_studies: int
+    study_set: str | None = Field(None, description="The study set the studies came from.")
     created_at: datetime
     status: Literal["running", "succeeded", "failed"]
     progress: float

@@ -33,6 +33,7 @@ from app.schemas.steering_studies import (
 from app.services.alpha import AlphaScale
 from app.services.jobs import current_labels
 from app.services.live import check_features, find_target, study_params, submit_kind
+from app.services.study_sets import study_set_studies
 from app.services.uploads import RequestRejected, purge_expired_uploads
 from db.jobs import parse_job_id
 from db.models import Job, Sae, SteeringStudy
@@ -92,7 +93,11 @@ def submit_steering_study(
     scale = AlphaScale(target.mean_token_norm, settings.steering_scale)
     alphas = [scale.to_raw(alpha, request.alpha_unit) for alpha in request.alphas]
     scale.check([[alpha] for alpha in alphas])
-    studies = [study_params(session, study) for study in request.studies]
+    if request.study_set is not None:
+        refs = study_set_studies(session, settings, request.study_set)
+    else:
+        refs = request.studies or []
+    studies = [study_params(session, study) for study in refs]
     workers = request.parts or max(1, count_live_workers(session))
     parts = max(workers, math.ceil(len(studies) / MAX_STUDIES_PER_PART))
     features = _targets(session, target.slug, request.features, request.targets)
@@ -128,6 +133,7 @@ def submit_steering_study(
             "mean_token_norm": target.mean_token_norm,
             "steering_scale": settings.steering_scale,
             "n_studies": len(studies),
+            "study_set": request.study_set.name if request.study_set is not None else None,
             "max_new_tokens": request.max_new_tokens,
         },
         job_ids=job_ids,
@@ -220,6 +226,7 @@ def find_steering_study(
         alpha_unit=study.params["alpha_unit"],
         mean_token_norm=study.params["mean_token_norm"],
         n_studies=study.params["n_studies"],
+        study_set=study.params.get("study_set"),
         created_at=study.created_at,
         status=status,
         progress=sum(part.progress for part in parts) / max(len(study.job_ids), 1),

@@ -19,12 +19,17 @@ from app.services.accounts import add_user
 from app.services.api_keys import create_key
 from db.engine import make_engine, make_sessionmaker
 from db.models import Job
+from db.settings import study_sets_dir
 from db.workers import count_live_workers
 from tests.app.accounts.conftest import PASSWORD
 from tests.live.conftest import SAE_SLUG, LiveSetup, prepare_live
 from tests.live.images import xray_png
 from tests.support.csrf import form_token
 from tests.support.workers import WorkerStarter
+from workers.corpus.drawn_studies import DrawnStudy, write_studies
+from workers.corpus.radiographs import CARDIOMEGALY
+from workers.corpus.radiographs import EFFUSION as EFFUSION_DRAWN
+from workers.demo import HELD_OUT_SET
 from workers.kinds.steering_study import StudyPartResult
 
 EFFUSION = 9
@@ -300,3 +305,71 @@ def test_starting_studies_is_rate_limited(
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
         assert "steering_studies" in refused.json()["detail"]
         assert client.post("/steering-studies", data={"sae": SAE_SLUG}).status_code == 429
+
+
+def demo_held_out_set(setup: LiveSetup, n: int) -> list[DrawnStudy]:
+    """Write `n` drawn studies where the demo writes its held-out set."""
+    findings = [frozenset(), frozenset({EFFUSION_DRAWN}), frozenset({CARDIOMEGALY})]
+    studies = [
+        DrawnStudy(f"held-{number}", "The lungs are clear.", findings[number % 3], 700 + number)
+        for number in range(n)
+    ]
+    write_studies(studies, study_sets_dir(setup.home) / HELD_OUT_SET)
+    return studies
+
+
+def test_a_study_runs_over_the_demo_held_out_set_without_uploads(
+    client: TestClient, starter: WorkerStarter, sessions: sessionmaker[Session], setup: LiveSetup
+) -> None:
+    demo_held_out_set(setup, 5)
+    listed = client.get("/api/v1/study-sets")
+    assert listed.status_code == 200
+    assert listed.json() == {"data": [{"name": HELD_OUT_SET, "n_studies": 5}]}
+    form = client.get(f"/steering-studies/new?sae={SAE_SLUG}&feature={EFFUSION}")
+    assert f'<option value="{HELD_OUT_SET}" selected>{HELD_OUT_SET} (5 studies)</option>' in (
+        form.text
+    )
+
+    data = {
+        "sae": SAE_SLUG,
+        "features": "9",
+        "alphas": "-40, 40",
+        "study_set": HELD_OUT_SET,
+        "study_set_limit": "3",
+        "max_new_tokens": "4",
+        "csrf_token": form_token(client),
+    }
+    response = client.post("/steering-studies", data=data)
+    assert response.status_code == 303, response.text
+    page_url = response.headers["location"]
+    body = client.get("/api/v1" + page_url).json()
+    assert body["n_studies"] == 3 and body["study_set"] == HELD_OUT_SET
+    starter.start(concurrency=1, home=str(setup.home), model_path="tiny")
+    done = finished(client, "/api/v1" + page_url)
+    assert [cell["n"] for cell in done["results"][0]["cells"]] == [3, 3]
+    assert f"3 studies of study set <code>{HELD_OUT_SET}</code>" in client.get(page_url).text
+
+    request = {
+        "sae": SAE_SLUG,
+        "features": [EFFUSION],
+        "alphas": [-40, 40],
+        "study_set": {"name": HELD_OUT_SET, "limit": 3},
+        "max_new_tokens": 4,
+    }
+    again = client.post("/api/v1/steering-studies", json=request)
+    assert again.status_code == 202, again.text
+    assert finished(client, again.json()["api_url"])["results"] == done["results"]
+
+    both = client.post("/steering-studies", data={**data, "upload_ids": "x"})
+    assert both.status_code == 422 and "not both" in both.text
+    cases = [
+        ({"study_set": {"name": "nope"}}, "There is no study set 'nope'"),
+        ({"study_set": {"name": "../uploads"}}, "should match pattern"),
+        ({"study_set": {"name": HELD_OUT_SET, "limit": 0}}, "greater than or equal to 1"),
+        ({"studies": [{"frontal": str(uuid.uuid4())}]}, "not both or neither"),
+        ({"study_set": None}, "not both or neither"),
+    ]
+    for change, words in cases:
+        rejected = client.post("/api/v1/steering-studies", json={**request, **change})
+        assert rejected.status_code == 422, (change, rejected.text)
+        assert words in str(rejected.json()["detail"]), (change, rejected.text)

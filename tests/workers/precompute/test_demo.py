@@ -11,10 +11,11 @@ from sqlalchemy import text
 
 from app.services.features import get_feature
 from app.services.saes import find_sae
+from app.services.study_sets import list_study_sets
 from db.engine import make_sessionmaker
 from db.settings import get_settings
 from tests.support.aggregates import assert_aggregates_current
-from workers.demo import DEMO_SAE, build_demo, demo_present
+from workers.demo import DEMO_SAE, HELD_OUT_SET, build_demo, demo_present
 from workers.precompute.keywords import PROVENANCE, SOURCE_KEY
 
 FINDING_WORDS = re.compile(r"effusion|pneumothorax|cardiomegaly|heart|opacit|consolidation|tube")
@@ -49,6 +50,8 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
         "llm labels",
     }
     assert (home / "saes" / DEMO_SAE / "ae.pt").is_file()
+    (held_out,) = list_study_sets(get_settings()).data
+    assert held_out.name == HELD_OUT_SET and held_out.n_studies > 200
     with engine.connect() as connection:
         sae = connection.execute(
             text("SELECT d_in, d_sae, k, threshold FROM saes WHERE slug = :slug"),
@@ -82,7 +85,9 @@ def test_demo_build_stores_a_browsable_sae(demo_settings) -> None:
             text("SELECT count(DISTINCT feature_id) FROM explanations")
         ).scalar_one()
     assert tuple(sae[:3]) == (64, 512, 16) and sae[3] > 0
-    assert stats[0] == 512 and stats[1] > 256
+    # A quarter live: the 10-step organism's activations over 120 reports keep about 230 of the
+    # 512 features live (the full demo build: 497).
+    assert stats[0] == 512 and stats[1] > 128
     assert documents == 120
     assert labels and all(
         source == "heuristic" and provenance == PROVENANCE for source, provenance, *_ in labels
