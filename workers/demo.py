@@ -285,7 +285,7 @@ def build_demo(
 ) -> DemoBuild:
     """Build (or rebuild) the whole demo dataset into the database behind `engine`.
 
-    The organism (`workers.maira2.organism`, `model_steps` training steps, default 600) learns
+    The organism (`workers.maira2.organism`, `model_steps` training steps, default 480) learns
     to write findings for drawn studies made from `reports` (default: OpenI's); the demo SAE is
     trained on its activations over the training studies. Torch runs on one thread: the tiny
     model's operations are too small to gain from more, and on a small shared machine extra

