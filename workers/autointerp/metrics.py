@@ -112,18 +112,19 @@ def bootstrap_intervals(
     """Percentile 95% intervals over resamples with replacement (undefined resamples skipped).
 
     A resample is a vector of counts (how often each verdict was drawn), so every metric is a
-    matrix product: (samples, n) counts times per-verdict indicators. The products are on
-    integers, exact and kept off multi-threaded BLAS (slow for such small matrices)."""
+    matrix product: (samples, n) counts times per-verdict indicators. The products run in
+    float64 BLAS, 10-20x faster than numpy's integer matmul at a few hundred verdicts, and still
+    exact: every sum is an integer below 2n², far under 2^53."""
     n = len(truth)
     if not n:
         return {name: (None, None) for name in METRICS}
     pick = np.random.default_rng(seed).integers(0, n, (samples, n))
     offsets = (pick + n * np.arange(samples)[:, None]).ravel()
-    counts = np.bincount(offsets, minlength=samples * n).reshape(samples, n)
+    counts = np.bincount(offsets, minlength=samples * n).reshape(samples, n).astype(float)
     indicators = np.stack(
         [truth & prediction, ~truth & prediction, truth & ~prediction, ~truth & ~prediction]
-    ).T.astype(np.int64)
-    tp, fp, fn, tn = (counts @ indicators).T.astype(float)
+    ).T.astype(float)
+    tp, fp, fn, tn = (counts @ indicators).T
     recall = _divide(tp, tp + fn)
     values = {
         "precision": _divide(tp, tp + fp),
@@ -135,11 +136,14 @@ def bootstrap_intervals(
     }
     if probability is not None:
         pairs = truth[:, None] & ~truth[None, :]
-        twice_wins = pairs * (
-            2 * (probability[:, None] > probability[None, :])
-            + (probability[:, None] == probability[None, :])
-        )
-        positives = (counts @ truth.astype(np.int64)).astype(float)
+        twice_wins = (
+            pairs
+            * (
+                2 * (probability[:, None] > probability[None, :])
+                + (probability[:, None] == probability[None, :])
+            )
+        ).astype(float)
+        positives = counts @ truth.astype(float)
         values["auc"] = _divide(
             ((counts @ twice_wins) * counts).sum(axis=1) / 2, positives * (n - positives)
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from workers.autointerp.metrics import Verdict, score_verdicts
+from workers.autointerp.metrics import Verdict, bootstrap_intervals, point_metrics, score_verdicts
 
 
 def _values(summary: dict) -> dict:
@@ -61,3 +62,25 @@ def test_undefined_metrics_are_none_with_no_interval() -> None:
     assert summary["metrics"]["precision"] == {"value": None, "low": None, "high": None}
     assert summary["metrics"]["balanced_accuracy"]["value"] is None
     assert _values(score_verdicts([]))["f1"] is None
+
+
+@pytest.mark.parametrize("with_probability", [False, True])
+def test_bootstrap_intervals_equal_a_resample_by_resample_loop(with_probability: bool) -> None:
+    rng = np.random.default_rng(3)
+    n, samples = 60, 200
+    truth, prediction = rng.random(n) < 0.4, rng.random(n) < 0.5
+    probability = np.round(rng.random(n), 1) if with_probability else None
+    fast = bootstrap_intervals(truth, prediction, probability, seed=7, samples=samples)
+
+    # The same resamples, one at a time, through the plain metric definitions.
+    picks = np.random.default_rng(7).integers(0, n, (samples, n))
+    rows = [
+        point_metrics(truth[p], prediction[p], None if probability is None else probability[p])
+        for p in picks
+    ]
+    for name, (low, high) in fast.items():
+        defined = [row[name] for row in rows if row[name] is not None]
+        if not defined:
+            assert (low, high) == (None, None)
+            continue
+        assert (low, high) == pytest.approx(tuple(np.percentile(defined, [2.5, 97.5])))
