@@ -162,17 +162,13 @@ class Admission:
         return (Outcome.ADMITTED if admitted else Outcome.TIMED_OUT), received
 
 
-def _pool_timeout(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+def _busy_handler(
+    reason: str, retry_after_s: int
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """An exception handler logging `reason` and answering 503 with Retry-After."""
+
     async def handler(request: Request, exc: Exception) -> Response:
-        log.warning("no database connection within the pool timeout: %s", exc)
-        return busy_response(request.scope, retry_after_s)
-
-    return handler
-
-
-def _connection_lost(retry_after_s: int) -> Callable[[Request, Exception], Awaitable[Response]]:
-    async def handler(request: Request, exc: Exception) -> Response:
-        log.warning("database connection lost or statement cancelled: %s", exc)
+        log.warning("%s: %s", reason, exc)
         return busy_response(request.scope, retry_after_s)
 
     return handler
@@ -187,9 +183,11 @@ def install_admission(app: FastAPI, settings: Settings) -> None:
         max_waiting=settings.admission_max_waiting,
         retry_after_s=settings.busy_retry_after_s,
     )
-    app.add_exception_handler(PoolTimeoutError, _pool_timeout(settings.busy_retry_after_s))
+    retry_after_s = settings.busy_retry_after_s
+    timed_out = _busy_handler("no database connection within the pool timeout", retry_after_s)
+    app.add_exception_handler(PoolTimeoutError, timed_out)
     # A connection the server dropped (a restart, an administrator) fails its request once;
     # the client is told to retry, and the pool has dropped the connection by then.
-    lost = _connection_lost(settings.busy_retry_after_s)
+    lost = _busy_handler("database connection lost or statement cancelled", retry_after_s)
     app.add_exception_handler(OperationalError, lost)
     app.add_exception_handler(psycopg.OperationalError, lost)
