@@ -43,11 +43,13 @@ def read_connection(session: Session) -> Iterator[Connection]:
     session's engine in autocommit mode and given back on exit.
 
     The hottest reads skip the ORM session's bookkeeping and the BEGIN and ROLLBACK round
-    trips; each statement sees what was committed when it ran. A session bound to a connection
-    rather than an engine (the tests' rolled-back one) lends that connection instead.
+    trips; each statement sees what was committed when it ran. A session that already holds a
+    connection (a signed-in request's lookup left its transaction open) lends that one, so a
+    request never holds two connections; so does a session bound to a connection rather than
+    an engine (the tests' rolled-back one).
     """
     bind = session.get_bind()
-    if not isinstance(bind, Engine):
+    if session.in_transaction() or not isinstance(bind, Engine):
         yield driver_connection(session)
         return
     pooled = bind.raw_connection()

@@ -1,5 +1,6 @@
-"""A database connection the server drops costs one request a 503 + Retry-After, never a 500,
-and the next request is served on a fresh connection."""
+"""Pooled connections under the web app: a connection the server drops costs one request a
+503 + Retry-After, never a 500, and the next request is served on a fresh connection; a request
+never holds two connections at once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.main import create_app
+from app.services.accounts import add_user
+from app.services.api_keys import create_key
 from db.engine import make_engine
 from db.settings import Settings
 from tests.support.factories import SeededData, seed_explorer_data
@@ -60,3 +63,27 @@ def test_a_dropped_connection_is_a_retry_not_a_500(
         assert retried.headers["retry-after"]
 
         assert client.get(target).status_code == 200
+
+
+def test_a_signed_in_feature_read_uses_its_one_connection(
+    seeded_url: tuple[str, SeededData],
+) -> None:
+    url, seeded = seeded_url
+    engine = make_engine(url)
+    with Session(engine) as session:
+        user = add_user(
+            session, name="pool-reader", role="researcher", password="a long passphrase"
+        )
+        secret = create_key(session, user_id=user.id, name="pool").secret
+        session.commit()
+    engine.dispose()
+    # One connection per process: the key's lookup holds it, so the feature's queries must run
+    # on it too instead of waiting (until the pool's timeout) for a second one.
+    app = create_app(Settings(database_url=url, db_pool_size=1, db_pool_timeout_s=2))
+    target = f"/api/v1/saes/{seeded.sae_slug}/features/{seeded.rich_feature}"
+    with TestClient(app) as client:
+        # Twice: the second lookup records no use (once a minute), so its transaction stays open.
+        for _ in range(2):
+            answer = client.get(target, headers={"Authorization": f"Bearer {secret}"})
+            assert answer.status_code == 200
+            assert answer.json()["index"] == seeded.rich_feature
