@@ -12,13 +12,14 @@ as the pool has connections (the pool has no overflow). Every request but static
 API docs takes a slot before the app sees it and gives it back after the last byte of its
 response, by which time its session has closed. An admitted request therefore always finds a free
 connection and never blocks a thread on the pool, however its route mixes async and sync code;
-a queued request costs one coroutine.
+a queued request costs one coroutine. Reads that run on the event loop (`app.deps.run_read`)
+take their connection from the smaller read pool instead, waiting for one on the loop.
 
 Bounds. A request waits at most `admission_timeout_s`, and is refused at once when
 `admission_max_waiting` requests already queue: either way it is answered 503 with `Retry-After`
 (JSON `{"detail": ...}` under /api, a short page otherwise). A client that disconnects while
 queued leaves the queue at once and never takes a slot. The pool's own `db_pool_timeout_s` stays
-as a backstop and maps to the same 503.
+as a backstop, for the read pool too, and maps to the same 503.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import psycopg
+import psycopg_pool
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -186,6 +188,7 @@ def install_admission(app: FastAPI, settings: Settings) -> None:
     retry_after_s = settings.busy_retry_after_s
     timed_out = _busy_handler("no database connection within the pool timeout", retry_after_s)
     app.add_exception_handler(PoolTimeoutError, timed_out)
+    app.add_exception_handler(psycopg_pool.PoolTimeout, timed_out)
     # A connection the server dropped (a restart, an administrator) fails its request once;
     # the client is told to retry, and the pool has dropped the connection by then.
     lost = _busy_handler("database connection lost or statement cancelled", retry_after_s)

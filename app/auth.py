@@ -18,16 +18,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from http.cookies import SimpleCookie
 from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.deps import LoginRequired, SessionDep, SettingsDep
+from app.deps import LoginRequired, SessionDep
 from app.errors import API_PREFIX
 from app.services.accounts import UserOut, session_user
 from app.services.api_keys import key_user
@@ -45,14 +45,13 @@ BROWSER_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
+    """The request's cookies, parsed as Starlette parses them (`Request.cookies`), which reads
+    what browsers send and skips what it cannot read."""
+    cookies: dict[str, str] = {}
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header counts as no cookies
-                continue
-    return {key: morsel.value for key, morsel in jar.items()}
+            cookies |= cookie_parser(value.decode("latin-1"))
+    return cookies
 
 
 def _valid_id(value: str | None) -> bool:
@@ -61,7 +60,8 @@ def _valid_id(value: str | None) -> bool:
 
 class BrowserIdMiddleware:
     """Give every browser a random anonymous id in an httpOnly, SameSite=Lax cookie; the id is
-    in `scope["state"]["browser_id"]`, and `browser_id_sent` says whether the client sent it."""
+    in `scope["state"]["browser_id"]`, and `browser_id_sent` says whether the client sent it.
+    The cookies it parsed are in `scope["state"]["cookies"]`."""
 
     def __init__(self, app: ASGIApp, *, secure: bool = False) -> None:
         self.app = app
@@ -71,8 +71,9 @@ class BrowserIdMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/static/"):
             await self.app(scope, receive, send)
             return
-        sent = _cookies(scope).get(BROWSER_COOKIE)
         state = scope.setdefault("state", {})
+        state["cookies"] = _cookies(scope)
+        sent = state["cookies"].get(BROWSER_COOKIE)
         state["browser_id_sent"] = _valid_id(sent)
         state["browser_id"] = sent if _valid_id(sent) else secrets.token_urlsafe(24)
         if state["browser_id_sent"]:
@@ -103,7 +104,17 @@ def _bearer(request: Request) -> str | None:
 
 
 def _identify(request: Request, session: SessionDep) -> tuple[UserOut | None, int | None]:
-    """The user (and API key id) the request authenticates as; 401 for a bad key."""
+    """The user (and API key id) the request authenticates as; 401 for a bad key.
+
+    The lookup's transaction ends here, so its connection goes back to the pool: routes that
+    read on the event loop (`app.deps.run_read`) then hold one connection, not two.
+    """
+    found = _lookup(request, session)
+    session.commit()
+    return found
+
+
+def _lookup(request: Request, session: SessionDep) -> tuple[UserOut | None, int | None]:
     secret = _bearer(request)
     if secret is not None:
         found = key_user(session, secret) if secret else None
@@ -164,13 +175,15 @@ def _public(path: str) -> bool:
     return path.startswith(PUBLIC_WHEN_LOGIN_REQUIRED)
 
 
-async def guard(request: Request, session: SessionDep, settings: SettingsDep) -> Principal:
+async def guard(request: Request, session: SessionDep) -> Principal:
     """The app-level dependency: identify, enforce sign-in when required, check Origin and CSRF
     on state-changing requests; records the principal on the request and its database session."""
     state = request.scope.setdefault("state", {})
     browser_id = state.get("browser_id")
+    cookies = state["cookies"]
+    path = request.scope["path"]
     user, key_id = None, None
-    if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+    if "authorization" in request.headers or SESSION_COOKIE in cookies:
         user, key_id = await run_in_threadpool(_identify, request, session)
     principal = Principal(
         user_id=user.id if user else None,
@@ -182,11 +195,11 @@ async def guard(request: Request, session: SessionDep, settings: SettingsDep) ->
     request.state.principal = principal
     request.state.csrf_token = csrf_token(browser_id) if browser_id else ""
     set_principal(session, principal)
-    if settings.require_login and user is None and not _public(request.url.path):
+    if request.app.state.settings.require_login and user is None and not _public(path):
         raise LoginRequired
     if request.method not in SAFE_METHODS and key_id is None:
         check_origin(request)
-        if not request.url.path.startswith(API_PREFIX):
+        if not path.startswith(API_PREFIX):
             await check_csrf(request)
     return principal
 

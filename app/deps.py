@@ -17,7 +17,9 @@ from app.services.accounts import UserOut
 from app.services.jobs import find_job
 from app.services.rate_limits import hit
 from app.services.saes import find_sae, no_such_feature, unknown_sae
+from db.driver import ReadPlan, driver_connection, run_plan
 from db.ownership import Principal
+from db.read_pool import run_plan_async
 from db.settings import Settings
 
 T = TypeVar("T")
@@ -64,6 +66,21 @@ async def run_and_close(
                 session.close()
 
     return await run_in_threadpool(work)
+
+
+async def run_read(request: Request, session: Session, plan: ReadPlan[T]) -> T:
+    """The result of a read plan, read on the event loop through the app's read pool
+    (`db.read_pool`): no thread-pool hop, no transaction.
+
+    A session that holds a transaction already (a dependency such as a rate limit used it), or
+    that is bound to a connection rather than the engine (the tests' rolled-back one), reads on
+    its own connection instead, in one hop: a request never holds two connections, and reads
+    what its transaction sees.
+    """
+    if session.in_transaction() or not isinstance(session.get_bind(), Engine):
+        return await run_and_close(session, run_plan, driver_connection(session), plan)
+    async with request.app.state.read_pool.connection() as connection:
+        return await run_plan_async(connection, plan)
 
 
 async def get_app_settings(request: Request) -> Settings:

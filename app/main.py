@@ -28,6 +28,7 @@ from db.engine import (
     resolve_database_url,
 )
 from db.migrate import upgrade
+from db.read_pool import make_read_pool
 from db.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.read_pool = make_read_pool(
+        url,
+        size=settings.db_read_pool_size,
+        timeout_s=settings.db_pool_timeout_s,
+        ping_after_idle_s=WEB_PING_AFTER_IDLE_S,
+    )
+    await app.state.read_pool.open(wait=True)
     log.info("database ready")
     try:
         yield
     finally:
+        await app.state.read_pool.close()
         engine.dispose()
 
 

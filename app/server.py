@@ -15,7 +15,8 @@ def command(args: argparse.Namespace) -> int:
     """Serve pages and the JSON API on --host/--port with --workers processes.
 
     Each process has its own pool of `db_pool_size` connections and admits as many database
-    requests at once (app/admission.py). With several processes and no configured database, the
+    requests at once (app/admission.py), plus `db_read_pool_size` connections for the reads it
+    runs on the event loop (db/read_pool.py). With several processes and no configured database, the
     embedded server is started here, once, and its URL handed to every process; each process
     migrates at start-up under an advisory lock (db/migrate.py), so they never race.
     """

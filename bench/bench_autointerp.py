@@ -43,7 +43,13 @@ from sqlalchemy import make_url, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from db.engine import make_engine, make_sessionmaker, normalise_url, resolve_database_url  # noqa: E402
+from db.engine import (  # noqa: E402
+    libpq_url,
+    make_engine,
+    make_sessionmaker,
+    normalise_url,
+    resolve_database_url,
+)
 from db.migrate import upgrade  # noqa: E402
 from db.models import AutointerpRun, Sae  # noqa: E402
 from db.settings import Settings, get_settings  # noqa: E402
@@ -73,14 +79,10 @@ def tokens(messages: list[dict[str, str]]) -> int:
     return sum(len(TOKEN.findall(m["content"])) for m in messages)
 
 
-def _plain(url: str) -> str:
-    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(False)
-
-
 def fresh_database(server_url: str) -> str:
     base = make_url(normalise_url(server_url))
     name = f"{base.database}_autointerp_bench"
-    with psycopg.connect(_plain(server_url), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
     url = base.set(database=name).render_as_string(False)
@@ -90,7 +92,7 @@ def fresh_database(server_url: str) -> str:
 
 def drop_database(server_url: str, url: str) -> None:
     name = make_url(url).database
-    with psycopg.connect(_plain(server_url), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

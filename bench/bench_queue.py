@@ -26,12 +26,17 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import delete, text
 
-from db.engine import make_engine, make_sessionmaker, normalise_url, resolve_database_url
+from db.engine import (
+    libpq_url,
+    make_engine,
+    make_sessionmaker,
+    normalise_url,
+    resolve_database_url,
+)
 from db.jobs import get_job
 from db.migrate import upgrade
 from db.models import FINISHED_JOB_STATUSES, Job
 from db.settings import get_settings
-from workers.queue.app import libpq_conninfo
 from workers.queue.submit import submit_job
 
 TARGET_P50_MS = 50.0
@@ -91,7 +96,7 @@ def queue_latencies(url: str, n_jobs: int) -> tuple[list[float], list[float], li
 
 def notify_round_trips(url: str, n: int) -> list[float]:
     """ms from an INSERT + NOTIFY transaction's start until another connection receives it."""
-    conninfo = libpq_conninfo(url)
+    conninfo = libpq_url(url)
     times = []
     with (
         psycopg.connect(conninfo, autocommit=True) as listener,

@@ -32,7 +32,7 @@ from app.schemas.review import CampaignSpec
 from app.services import review
 from app.services.review import statistics
 from db.aggregates import refresh_sae_aggregates
-from db.engine import make_engine, normalise_url, resolve_database_url
+from db.engine import libpq_url, make_engine, normalise_url, resolve_database_url
 from db.labels import refresh_primary_labels
 from db.migrate import upgrade
 from db.settings import get_settings
@@ -83,13 +83,9 @@ WHERE i.campaign_id = %(c)s
 """
 
 
-def _plain(url: str) -> str:
-    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(False)
-
-
 def _run(url: str, script: str, parameters: dict[str, object]) -> None:
     """Run each statement of `script` in one transaction."""
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(libpq_url(url)) as connection:
         for statement in filter(str.strip, script.split(";\n")):
             connection.execute(statement, parameters)
 
@@ -108,7 +104,7 @@ def ensure_database(server_url: str, rebuild: bool) -> str:
     base = make_url(normalise_url(server_url))
     name = f"{base.database}_review"
     url = base.set(database=name).render_as_string(False)
-    with psycopg.connect(_plain(server_url), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
         query = "SELECT 1 FROM pg_database WHERE datname = %s"
         exists = connection.execute(query, (name,)).fetchone() is not None
         if exists and rebuild:
@@ -116,7 +112,7 @@ def ensure_database(server_url: str, rebuild: bool) -> str:
         if rebuild or not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
     upgrade(url)
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(libpq_url(url)) as connection:
         built = "SELECT count(DISTINCT campaign_id) FROM ratings"
         if connection.execute(built).fetchone()[0] == 2:
             return url
@@ -142,7 +138,7 @@ def ensure_database(server_url: str, rebuild: bool) -> str:
     parameters = {"reviewers": BIG_REVIEWERS, "per": BIG_PER_REVIEWER, "n": N_FEATURES}
     _run(url, _BIG_RATINGS, {"c": big, **parameters})
     _run(url, _SMALL_RATINGS, {"c": small, "reviewers": SMALL_REVIEWERS})
-    with psycopg.connect(_plain(url), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE")  # as autovacuum would have by the time anyone asks
     return url
 

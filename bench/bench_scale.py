@@ -30,7 +30,7 @@ from bench_web import ServerTimer, feature_against_bare, measure
 from sqlalchemy import make_url
 
 from app.main import create_app
-from db.engine import normalise_url, resolve_database_url
+from db.engine import libpq_url, normalise_url, resolve_database_url
 from db.settings import Settings, get_settings
 
 TARGET_RATIO = 1.3
@@ -40,16 +40,12 @@ PAIRED = ("feature JSON, warm", "bare feature SQL")  # compared with each other,
 LATER_PAGE = 5  # the list page reached by following this many next cursors
 
 
-def _plain(url: str) -> str:
-    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(False)
-
-
 def ensure_database(server_url: str, features: int, args: argparse.Namespace) -> str:
     """URL of the database holding the synthetic SAE of `features` features, built if needed."""
     base = make_url(normalise_url(server_url))
     name = f"{base.database}_scale_{features}"
     url = base.set(database=name).render_as_string(False)
-    with psycopg.connect(_plain(server_url), autocommit=True) as connection:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
         ).fetchone()
@@ -61,7 +57,7 @@ def ensure_database(server_url: str, features: int, args: argparse.Namespace) ->
     environment = {**os.environ, "MAIRA_SAE_DATABASE_URL": url}
     command = [sys.executable, "-m", "app.cli"]
     subprocess.run([*command, "db", "upgrade"], env=environment, check=True)
-    with psycopg.connect(_plain(url)) as connection:
+    with psycopg.connect(libpq_url(url)) as connection:
         built = connection.execute(
             "SELECT d_sae FROM saes WHERE slug = %s", (args.slug,)
         ).fetchone()

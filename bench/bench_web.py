@@ -24,13 +24,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from sqlalchemy import make_url
 
 from app.main import create_app
-from app.services import features as feature_service
-from app.services import saes as sae_service
-from db.driver import driver_sql
-from db.engine import normalise_url, resolve_database_url
+from app.services.features import feature_by_slug
+from db.driver import run_plan
+from db.engine import libpq_url, resolve_database_url
 from db.settings import Settings, get_settings
 
 TARGETS_MS = {
@@ -82,23 +80,21 @@ async def feature_against_bare(
     indices: list[int],
     warmup: int,
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Percentiles of feature JSON (the app's time) and of the bare SQL it needs (the same
-    queries on a bare psycopg connection in autocommit), feature by feature on warm data.
+    """Percentiles of feature JSON (the app's time) and of the bare SQL it needs, feature by
+    feature on warm data.
 
-    Each feature's rows are read once untimed first, so neither side pays for pulling them into
-    PostgreSQL's buffers and neither gains from the other having done so.
+    The bare SQL is the app's own read plan (`feature_by_slug`: its three statements, sent in one
+    round trip) run on a plain psycopg connection in autocommit: the same SQL and rows, without
+    the record, the JSON, the event loop or the framework. Each feature's rows are read once
+    untimed first, so neither side pays for pulling them into PostgreSQL's buffers and neither
+    gains from the other having done so.
     """
-    plain = make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(False)
-    find_sae, feature = driver_sql(sae_service._FIND_SAE), driver_sql(feature_service._FEATURE)
-    examples = driver_sql(feature_service._EXAMPLES)
     app_seconds, app_cpu, bare_seconds = [], [], []
-    with psycopg.connect(plain, autocommit=True) as connection:
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
 
         def bare(index: int) -> float:
             start = time.perf_counter()
-            sae_id = connection.execute(find_sae, {"slug": slug}).fetchone()[0]
-            row = connection.execute(feature, {"sae_id": sae_id, "index": index}).fetchone()
-            connection.execute(examples, {"feature_id": row[0]}).fetchall()
+            run_plan(connection, feature_by_slug(slug, index))
             return time.perf_counter() - start
 
         for position, index in enumerate(indices):

@@ -1,18 +1,21 @@
 """Statements straight on psycopg connections, for hot reads that skip SQLAlchemy's result
-objects (a third of the feature record's time) and for COPY."""
+objects (a third of the feature record's time) and for COPY; and read plans, sequences of
+queries written once and run on a blocking or an asyncio connection."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from psycopg import Connection
-from psycopg.rows import tuple_row
-from sqlalchemy import Engine, TextClause
+from psycopg.rows import RowFactory, tuple_row
+from sqlalchemy import TextClause
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 def driver_connection(session: Session) -> Connection:
@@ -37,29 +40,46 @@ def fetch(
         return cursor.execute(driver_sql(clause), params).fetchall()
 
 
-@contextmanager
-def read_connection(session: Session) -> Iterator[Connection]:
-    """A psycopg connection for a request that only reads, taken straight from the pool of the
-    session's engine in autocommit mode and given back on exit.
+@dataclass(frozen=True)
+class Query:
+    """One statement of a read plan and how its rows are shaped."""
 
-    The hottest reads skip the ORM session's bookkeeping and the BEGIN and ROLLBACK round
-    trips; each statement sees what was committed when it ran. A session that already holds a
-    connection (a signed-in request's lookup left its transaction open) lends that one, so a
-    request never holds two connections; so does a session bound to a connection rather than
-    an engine (the tests' rolled-back one).
-    """
-    bind = session.get_bind()
-    if session.in_transaction() or not isinstance(bind, Engine):
-        yield driver_connection(session)
-        return
-    pooled = bind.raw_connection()
-    connection = pooled.driver_connection
+    clause: TextClause
+    params: dict[str, Any]
+    row_factory: RowFactory[Any] = field(default=tuple_row)
+
+
+Batch = tuple[Query, ...]
+
+# A read plan yields batches of queries, is sent back each batch's rows (a list of row lists,
+# in order), and returns its result. A batch of several queries goes to the server in one round
+# trip (psycopg's pipeline mode), so a plan whose queries do not need each other's rows costs
+# one wait for the server. The reads of a request are written once, as a generator: `run_plan`
+# runs them on a blocking connection, `db.read_pool.run_plan_async` on an asyncio one. Plans
+# compose with `yield from`.
+ReadPlan = Generator[Batch, list[list[Any]], T]
+
+
+def run_plan(connection: Connection, plan: ReadPlan[T]) -> T:
+    """The result of `plan`, its batches run on a blocking psycopg connection."""
     try:
-        connection.autocommit = True
-        yield connection
+        batch = next(plan)
+        while True:
+            batch = plan.send(_run_batch(connection, batch))
+    except StopIteration as finished:
+        return finished.value
+
+
+def _run_batch(connection: Connection, batch: Batch) -> list[list[Any]]:
+    if len(batch) == 1:
+        (query,) = batch
+        return [fetch(connection, query.clause, query.params, query.row_factory)]
+    cursors = [connection.cursor(row_factory=query.row_factory) for query in batch]
+    try:
+        with connection.pipeline():
+            for cursor, query in zip(cursors, batch, strict=True):
+                cursor.execute(driver_sql(query.clause), query.params)
+        return [cursor.fetchall() for cursor in cursors]
     finally:
-        if connection.broken:
-            pooled.invalidate()
-        else:
-            connection.autocommit = False
-        pooled.close()
+        for cursor in cursors:
+            cursor.close()

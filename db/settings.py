@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="Database connections each web process keeps; it also lets at most this "
         "many requests use the database at once (the others queue for admission).",
     )
+    db_read_pool_size: int = Field(
+        4,
+        ge=1,
+        description="Connections each web process keeps, besides `db_pool_size`, for the reads "
+        "it runs on the event loop (a feature's JSON record); admitted requests wait for one.",
+    )
     db_pool_timeout_s: float = Field(
         5.0, gt=0, description="Longest wait for a pooled connection before a 503 (a backstop)."
     )

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from psycopg import Connection
+import orjson
 from psycopg.rows import dict_row
+from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.schemas.features import FeatureDetail
-from app.schemas.review import ReviewSummary
 from app.schemas.saes import SaeRef
 from app.services.review.outcomes import VISIBLE
-from app.services.saes import no_such_feature, sae_by_slug, unknown_sae
-from db.driver import driver_connection, fetch, read_connection
+from app.services.saes import no_such_feature, sae_from_rows, sae_query, unknown_sae
+from db.driver import Batch, Query, ReadPlan, driver_connection, run_plan
 from db.words import whole_words
 
 VALUE_DECIMALS = 5
@@ -24,8 +25,9 @@ VALUE_DECIMALS = 5
 
 # ---- one feature ------------------------------------------------------------------------------
 
-# The feature row with everything that fits in one round trip: previous and next stored indices,
-# neighbours with their labels, and explanations with their scores (as JSON).
+# The feature row with previous and next stored indices, neighbours with their labels, and
+# explanations with their scores (as JSON). It and `_EXAMPLES` name the feature by SAE slug and
+# index, so that both go to the server in one round trip with the SAE's own query.
 _FEATURE = text(f"""
 SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tokens,
     f.max_activation, f.mean_activation, f.histogram_edges, f.histogram_counts,
@@ -60,7 +62,7 @@ SELECT f.id, f.index, f."group", f.label, f.f1, f.frequency, f.n_active, f.n_tok
             AND {VISIBLE}
         WHERE a.feature_index = f.index) AS verdicts
 FROM features f
-WHERE f.sae_id = :sae_id AND f.index = :index
+WHERE f.sae_id = (SELECT id FROM saes WHERE slug = :slug) AND f.index = :index
 """)
 
 # Each example with its tokens and the document's tokens just outside it (NULL at the edges), so
@@ -70,7 +72,9 @@ SELECT e.kind, e.start, e.max_value, e.max_position, e.bin_min, e.bin_max, e.bin
     e.values, d.external_id AS document, d.tokens[e.start + 1 : e."end"] AS tokens,
     d.tokens[e.start] AS before, d.tokens[e."end" + 1] AS after
 FROM examples e JOIN documents d ON d.id = e.document_id
-WHERE e.feature_id = :feature_id
+WHERE e.feature_id = (
+    SELECT f.id FROM features f JOIN saes s ON s.id = f.sae_id
+    WHERE s.slug = :slug AND f.index = :index)
 ORDER BY e.kind, e.bin_min DESC, e.rank
 """)
 
@@ -117,118 +121,56 @@ def _explanations(rows: list[dict[str, Any]], label: str | None) -> list[dict[st
     return sorted(explanations, key=lambda e: (not e["is_primary"], -best_heldout_f1(e)))
 
 
-def snippet(
-    document: str,
-    start: int,
-    tokens: list[str],
-    values: list[float],
-    sampled_position: int,
-    sampled_value: float,
-    before: str | None = None,
-    after: str | None = None,
-) -> dict[str, Any]:
-    """An example window (an `ExampleOut`) cut to whole words, with its sampled token and its
+def _examples(rows: list[tuple[Any, ...]]) -> tuple[list[dict], list[dict]]:
+    """The feature's top examples and its interval samples grouped by interval, from the rows
+    of `_EXAMPLES`: each an `ExampleOut` cut to whole words, with its sampled token and its
     maximum located."""
-    sampled_offset = sampled_position - start
-    first, last = whole_words(tokens, before, after, sampled_offset)
-    tokens, values = tokens[first:last], values[first:last]
-    start += first
-    top = max(values, default=0.0)
-    max_offset = values.index(top) if values else 0
-    return {
-        "document": document,
-        "start": start,
-        "tokens": tokens,
-        "values": values,
-        "sampled_value": round(sampled_value, VALUE_DECIMALS),
-        "sampled_position": sampled_position,
-        "sampled_offset": sampled_offset - first,
-        "max_value": top,
-        "max_position": start + max_offset,
-        "max_offset": max_offset,
-    }
-
-
-def _examples(connection: Connection, feature_id: int) -> tuple[list[dict], list[dict]]:
-    """The feature's top examples and its interval samples grouped by interval (as records)."""
-    rows = fetch(connection, _EXAMPLES, {"feature_id": feature_id})
-    all_values = decode_values(b"".join(row[7] for row in rows))
+    floats = decode_values(b"".join(row[7] for row in rows))
     top: list[dict[str, Any]] = []
     intervals: dict[tuple[float, float], dict[str, Any]] = {}
-    offset = 0
-    for (
-        kind,
-        start,
-        sampled,
-        position,
-        bin_min,
-        bin_max,
-        share,
-        packed,
-        document,
-        tokens,
-        *edges,
-    ) in rows:
-        n_values = len(packed) // 4
-        values = all_values[offset : offset + n_values]
-        offset += n_values
-        tokens = tokens or []
-        length = min(len(tokens), n_values)
-        before, after = edges
-        example = snippet(
-            document,
-            start,
-            tokens[:length],
-            values[:length],
-            position,
-            sampled,
-            before,
-            after if length == n_values else None,
-        )
+    end = 0
+    for kind, start, sampled, position, low, high, share, packed, document, tokens, *edges in rows:
+        offset, end = end, end + len(packed) // 4
+        tokens = (tokens or [])[: end - offset]
+        # A window with fewer tokens than values ends early: what follows it is unknown.
+        after = edges[1] if len(tokens) == end - offset else None
+        first, last = whole_words(tokens, edges[0], after, position - start)
+        values = floats[offset + first : offset + last]
+        largest = max(values) if values else 0.0
+        at = values.index(largest) if values else 0
+        example = {
+            "document": document,
+            "start": start + first,
+            "tokens": tokens[first:last],
+            "values": values,
+            "sampled_value": round(sampled, VALUE_DECIMALS),
+            "sampled_position": position,
+            "sampled_offset": position - start - first,
+            "max_value": largest,
+            "max_position": start + first + at,
+            "max_offset": at,
+        }
         if kind == "top":
             top.append(example)
-            continue
-        key = (bin_min, bin_max)
-        if key not in intervals:
-            intervals[key] = {
-                "bin_min": bin_min,
-                "bin_max": bin_max,
+        elif (low, high) in intervals:
+            intervals[low, high]["examples"].append(example)
+        else:
+            intervals[low, high] = {
+                "bin_min": low,
+                "bin_max": high,
                 "share": share,
-                "examples": [],
+                "examples": [example],
             }
-        intervals[key]["examples"].append(example)
     return top, list(intervals.values())
 
 
-def _feature_record(connection: Connection, sae: SaeRef, index: int) -> dict[str, Any] | None:
-    """Feature `index` of `sae` as plain data shaped like `FeatureDetail`, or None when it is not
-    stored. Built from our own rows, so it needs no validation to be served as JSON."""
-    found = fetch(connection, _FEATURE, {"sae_id": sae.id, "index": index}, dict_row)
-    if not found:
-        return None
-    row = found[0]
-    top, intervals = _examples(connection, row["id"])
-    histogram = None
-    if row["histogram_edges"] and row["histogram_counts"]:
-        edges = [round(edge, 6) for edge in row["histogram_edges"]]
-        histogram = {"edges": edges, "counts": row["histogram_counts"]}
-    return {
-        "sae": sae,
-        **{key: row[key] for key in _DETAIL_FIELDS},
-        "dead": row["frequency"] == 0 or row["n_active"] == 0,
-        "histogram": histogram,
-        "explanations": _explanations(row["explanations"], row["label"]),
-        "top_examples": top,
-        "intervals": intervals,
-        "neighbours": row["neighbours"],
-        "review": _review(row),
-    }
+@dataclass(frozen=True)
+class StoredFeature:
+    """What the database holds for one feature: its SAE, its row, its examples' rows."""
 
-
-def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail | None:
-    """The full record of feature `index` of `sae`, or None when it is not stored."""
-    record = _feature_record(driver_connection(session), sae, index)
-    return None if record is None else FeatureDetail.model_validate(record)
+    sae: SaeRef
+    row: dict[str, Any]
+    examples: list[tuple[Any, ...]]
 
 
 class FeatureNotFound(LookupError):
@@ -240,32 +182,88 @@ def no_stored_data(sae: SaeRef, index: int) -> str:
     return f"Feature {index:,} of SAE {sae.slug!r} has no stored data."
 
 
-def feature_record_json(session: Session, *, slug: str, index: int) -> bytes:
-    """Feature `index` of the SAE named `slug` as its JSON record (a `FeatureDetail`).
+def _feature_queries(slug: str, index: int) -> Batch:
+    """The feature's row and its examples' rows."""
+    params = {"slug": slug, "index": index}
+    return Query(_FEATURE, params, dict_row), Query(_EXAMPLES, params)
 
-    The API's hottest read: its three queries run on a pooled connection outside a transaction
-    (`db.driver.read_connection`), and the record, plain data from our own rows, is serialised
-    without building a model of it first.
-    """
-    with read_connection(session) as connection:
-        sae = sae_by_slug(connection, slug)
-        if sae is None:
-            raise FeatureNotFound(unknown_sae(slug))
-        if index >= sae.d_sae:
-            raise FeatureNotFound(no_such_feature(sae, index))
-        record = _feature_record(connection, sae, index)
-    if record is None:
+
+def stored_feature(sae: SaeRef, index: int) -> ReadPlan[StoredFeature | None]:
+    """Read plan: feature `index` of `sae` as stored, or None when nothing is stored for it."""
+    found, examples = yield _feature_queries(sae.slug, index)
+    return StoredFeature(sae, found[0], examples) if found else None
+
+
+def feature_by_slug(slug: str, index: int) -> ReadPlan[StoredFeature]:
+    """Read plan: feature `index` of the SAE named `slug`, the API's hottest read, in one round
+    trip; `FeatureNotFound` when the SAE, the feature or its data is missing."""
+    saes, found, examples = yield (sae_query(slug), *_feature_queries(slug, index))
+    sae = sae_from_rows(saes)
+    if sae is None:
+        raise FeatureNotFound(unknown_sae(slug))
+    if index >= sae.d_sae:
+        raise FeatureNotFound(no_such_feature(sae, index))
+    if not found:
         raise FeatureNotFound(no_stored_data(sae, index))
-    return to_json(record)
+    return StoredFeature(sae, found[0], examples)
 
 
-def _review(row: dict[str, Any]) -> ReviewSummary:
-    """The feature's stored review summary (app.services.review.outcomes keeps it)."""
-    return ReviewSummary(
-        state=row["review_state"] or "unreviewed",
-        mean_rating=row["review_mean"],
-        n_ratings=row["review_n"] or 0,
-        n_reviewers=row["review_reviewers"] or 0,
-        agreement=row["review_agreement"],
-        verdicts=row["verdicts"],
-    )
+def feature_record(stored: StoredFeature) -> dict[str, Any]:
+    """The feature as plain data shaped like `FeatureDetail` (its SAE a `SaeRef`): built from
+    our own rows, so it needs no validation to be served as JSON."""
+    row = stored.row
+    top, intervals = _examples(stored.examples)
+    histogram = None
+    if row["histogram_edges"] and row["histogram_counts"]:
+        edges = [round(edge, 6) for edge in row["histogram_edges"]]
+        histogram = {"edges": edges, "counts": row["histogram_counts"]}
+    return {
+        "sae": stored.sae,
+        **{key: row[key] for key in _DETAIL_FIELDS},
+        "dead": row["frequency"] == 0 or row["n_active"] == 0,
+        "histogram": histogram,
+        "explanations": _explanations(row["explanations"], row["label"]),
+        "top_examples": top,
+        "intervals": intervals,
+        "neighbours": row["neighbours"],
+        "review": _review(row),
+    }
+
+
+def feature_json(stored: StoredFeature) -> bytes:
+    """The feature's JSON record (a `FeatureDetail`).
+
+    orjson writes the 40 KB record in a quarter of pydantic-core's time. It refuses integers
+    beyond 64 bits, which an imported label's provenance could hold; pydantic-core writes those.
+    """
+    record = feature_record(stored)
+    try:
+        return orjson.dumps(record, default=_dump_model)
+    except orjson.JSONEncodeError:
+        return to_json(record)
+
+
+def _dump_model(value: Any) -> Any:
+    """What orjson writes for a value it does not know: a pydantic model's JSON fields."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def get_feature(session: Session, *, sae: SaeRef, index: int) -> FeatureDetail | None:
+    """The full record of feature `index` of `sae`, or None when it is not stored."""
+    stored = run_plan(driver_connection(session), stored_feature(sae, index))
+    return None if stored is None else FeatureDetail.model_validate(feature_record(stored))
+
+
+def _review(row: dict[str, Any]) -> dict[str, Any]:
+    """The feature's stored review summary, shaped like `ReviewSummary`
+    (app.services.review.outcomes keeps it)."""
+    return {
+        "state": row["review_state"] or "unreviewed",
+        "mean_rating": row["review_mean"],
+        "n_ratings": row["review_n"] or 0,
+        "n_reviewers": row["review_reviewers"] or 0,
+        "agreement": row["review_agreement"],
+        "verdicts": row["verdicts"],
+    }

@@ -6,14 +6,13 @@ not grow with the number of features.
 
 from __future__ import annotations
 
-from psycopg import Connection
 from psycopg.rows import dict_row
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.schemas.saes import SaeList, SaeListItem, SaeRef, SaeSummary
 from db.aggregates import AGGREGATES_VERSION, stored_aggregates
-from db.driver import driver_connection, fetch
+from db.driver import Query, ReadPlan, driver_connection, run_plan
 
 _SAE_COLUMNS = """
     s.id, s.slug, m.slug AS model, s.description, s.architecture, s.hookpoint, s.layer,
@@ -46,13 +45,23 @@ def no_such_feature(sae: SaeRef, index: int) -> str:
 
 def find_sae(session: Session, *, slug: str) -> SaeRef | None:
     """The SAE with this slug, or None."""
-    return sae_by_slug(driver_connection(session), slug)
+    return run_plan(driver_connection(session), sae_by_slug(slug))
 
 
-def sae_by_slug(connection: Connection, slug: str) -> SaeRef | None:
-    """The SAE with this slug, or None, read on a psycopg connection."""
-    rows = fetch(connection, _FIND_SAE, {"slug": slug}, dict_row)
+def sae_by_slug(slug: str) -> ReadPlan[SaeRef | None]:
+    """Read plan: the SAE with this slug, or None."""
+    (rows,) = yield (sae_query(slug),)
+    return sae_from_rows(rows)
+
+
+def sae_from_rows(rows: list[dict]) -> SaeRef | None:
+    """The SAE in the rows of `sae_query`, or None when there are none."""
     return SaeRef.model_validate(rows[0]) if rows else None
+
+
+def sae_query(slug: str) -> Query:
+    """The query reading the SAE with this slug (no rows when there is none)."""
+    return Query(_FIND_SAE, {"slug": slug}, dict_row)
 
 
 def list_saes(session: Session) -> SaeList:

@@ -4,8 +4,6 @@ never holds two connections at once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -16,18 +14,7 @@ from app.services.accounts import add_user
 from app.services.api_keys import create_key
 from db.engine import make_engine
 from db.settings import Settings
-from tests.support.factories import SeededData, seed_explorer_data
-
-
-@pytest.fixture(scope="module")
-def seeded_url(make_database: Callable[[], str]) -> Iterator[tuple[str, SeededData]]:
-    url = make_database()
-    engine = make_engine(url)
-    with Session(engine) as session:
-        seeded = seed_explorer_data(session)
-        session.commit()
-    engine.dispose()
-    yield url, seeded
+from tests.support.factories import SeededData
 
 
 def _drop_app_connections(url: str) -> int:

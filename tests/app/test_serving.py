@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
-from sqlalchemy.orm import Session
 
-from db.engine import make_engine
 from tests.support.databases import temporary_database
-from tests.support.factories import SeededData, seed_explorer_data
+from tests.support.factories import SeededData
 from tests.support.servers import serving
 
 CLIENTS = 200
-
-
-@pytest.fixture(scope="module")
-def seeded_url(make_database: Callable[[], str]) -> tuple[str, SeededData]:
-    """A database holding the committed explorer test data."""
-    url = make_database()
-    engine = make_engine(url)
-    with Session(engine) as session:
-        seeded = seed_explorer_data(session)
-        session.commit()
-    engine.dispose()
-    return url, seeded
 
 
 def request_mix(seeded: SeededData, n: int) -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Engine, exc, text
 from sqlalchemy.pool import NullPool
 
-from db.engine import make_engine
+from db.engine import libpq_url, make_engine
 
 
 def _backend_pid(engine: Engine) -> int:
@@ -42,3 +42,11 @@ def test_a_recently_returned_connection_is_trusted_without_a_ping(database_url: 
         _backend_pid(engine)
     assert _backend_pid(engine) != first
     engine.dispose()
+
+
+def test_libpq_url_drops_the_driver_and_keeps_the_query() -> None:
+    assert (
+        libpq_url("postgresql+psycopg://u:p%40ss@h:5433/db?host=/tmp/sock")
+        == "postgresql://u:p%40ss@h:5433/db?host=%2Ftmp%2Fsock"
+    )
+    assert libpq_url("postgres://u@h/db") == "postgresql://u@h/db"

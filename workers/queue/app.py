@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from procrastinate import App, PsycopgConnector
-from sqlalchemy import make_url
 
+from db.engine import libpq_url
 from workers.queue.enqueue import JOBS_NAMESPACE
 from workers.queue.tasks import jobs_blueprint
 
@@ -12,16 +12,11 @@ app = App(connector=PsycopgConnector())
 app.add_tasks_from(jobs_blueprint, namespace=JOBS_NAMESPACE)
 
 
-def libpq_conninfo(url: str) -> str:
-    """A libpq connection URI for a SQLAlchemy URL (driver name dropped, query kept)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def connector_for(url: str, *, max_size: int = 10) -> PsycopgConnector:
     """An async connector on the database at `url` (a SQLAlchemy URL); its pool checks
     connections before use, so a restarted database costs no job."""
     return PsycopgConnector(
-        conninfo=libpq_conninfo(url),
+        conninfo=libpq_url(url),
         min_size=1,
         max_size=max_size,
     )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from db import jobs as job_table
 from db.migrate import alembic_config
 from db.models import Job
-from workers.queue.app import app, libpq_conninfo
+from workers.queue.app import app
 from workers.queue.enqueue import RUN_JOB_TASK, entry_priority
 from workers.queue.submit import submit_job
 
@@ -103,13 +103,6 @@ def test_a_lost_lease_cannot_overwrite_the_next_attempt(session: Session) -> Non
     assert not job_table.finish_job(session, first, "succeeded", result={"from": "first"})
     assert job_table.finish_job(session, second, "succeeded", result={"from": "second"})
     assert job_table.get_job(session, job.id).result == {"from": "second"}
-
-
-def test_libpq_conninfo_drops_the_driver_and_keeps_the_query() -> None:
-    assert (
-        libpq_conninfo("postgresql+psycopg://u:p%40ss@h:5433/db?host=/tmp/sock")
-        == "postgresql://u:p%40ss@h:5433/db?host=%2Ftmp%2Fsock"
-    )
 
 
 def test_revision_0003_matches_the_installed_procrastinate_schema() -> None:
