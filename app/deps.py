@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.request_session import get_session
 from app.schemas.jobs import JobOut
 from app.schemas.saes import SaeRef
 from app.services.accounts import UserOut
@@ -28,24 +29,6 @@ T = TypeVar("T")
 class LoginRequired(Exception):
     """The request needs a signed-in user (answered 401 for the API, else a redirect to /login;
     see app.auth.login_required)."""
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, closed on every path.
-
-    Making a session does no I/O, so it happens on the event loop. Closing one that holds a
-    transaction (rollback, return the connection to the pool) runs in the thread pool; closing
-    one that never began, or that `run_and_close` closed already, is free and stays on the loop.
-    The request was admitted by `app.admission` first, so the pool has a connection free for it.
-    """
-    session = request.app.state.sessionmaker()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
 
 
 async def run_and_close(

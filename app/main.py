@@ -12,13 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from app import api, pages
 from app.admission import install_admission
-from app.api import router as api_router
 from app.auth import BrowserIdMiddleware, guard, login_required
 from app.boundary import BoundaryMiddleware
 from app.deps import LoginRequired
 from app.errors import install_error_handlers
-from app.pages import router as pages_router
+from app.request_session import SessionCloser
 from app.security_headers import SecurityHeadersMiddleware
 from app.templating import HTMX_CDN, make_templates
 from db.engine import (
@@ -58,9 +58,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout_s=settings.db_pool_timeout_s,
         ping_after_idle_s=WEB_PING_AFTER_IDLE_S,
     )
-    await app.state.read_pool.open(wait=True)
-    log.info("database ready")
     try:
+        await app.state.read_pool.open(wait=True)
+        log.info("database ready")
         yield
     finally:
         await app.state.read_pool.close()
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(LoginRequired, login_required)
     app.add_middleware(BrowserIdMiddleware, secure=app.state.settings.secure_cookies)
+    app.add_middleware(SessionCloser)
     # Starlette runs the last-added middleware first: bad input is refused before it can queue
     # for a database slot. Security headers wrap the whole stack (ExplorerApp).
     install_admission(app, app.state.settings)
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.csp_script_sources = () if htmx_local else (HTMX_CDN,)
     # Every area's routers are listed in app/api/__init__.py (JSON, mounted under /api/v1)
     # and app/pages/__init__.py (HTML): add a new router there, not here.
-    app.include_router(api_router, prefix="/api/v1")
-    app.include_router(pages_router)
+    for router in api.ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+    for router in pages.ROUTERS:
+        app.include_router(router, include_in_schema=False)
     return app

@@ -52,7 +52,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 @contextmanager
 def review_errors(session: Session) -> Iterator[None]:
     """Commit on success; service errors become 404/409/422 (the request's session is then
-    closed uncommitted, see app.deps.get_session)."""
+    closed uncommitted, see app.request_session)."""
     try:
         yield
         session.commit()

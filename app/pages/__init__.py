@@ -1,4 +1,5 @@
-"""The HTML pages (Jinja2 + htmx): one router per resource, assembled here."""
+"""The HTML pages (Jinja2 + htmx): one router per resource, listed here (the application
+includes each, as it does the API's: see `app.api`)."""
 
 from __future__ import annotations
 
@@ -19,17 +20,18 @@ from app.pages import (
     uploads,
 )
 
-router = APIRouter(include_in_schema=False)
-router.include_router(saes.router)
-router.include_router(features.router)
-router.include_router(search.router)
-router.include_router(jobs.router)
-# Other areas add their page routers below (e.g. jobs, encode, steer).
-router.include_router(encode.router)
-router.include_router(steer.router)
-router.include_router(steering_studies.router)
-router.include_router(uploads.router)
-router.include_router(docs.router)
-router.include_router(autointerp.router)
-router.include_router(accounts.router)
-router.include_router(review.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    saes.router,
+    features.router,
+    search.router,
+    jobs.router,
+    # Other areas add their page routers below.
+    encode.router,
+    steer.router,
+    steering_studies.router,
+    uploads.router,
+    docs.router,
+    autointerp.router,
+    accounts.router,
+    review.router,
+)
