@@ -1,9 +1,10 @@
 """Benchmark: server time of the feature, list and search endpoints against the bare SQL they run.
 
 Requests go in-process through the ASGI app (httpx ASGITransport); the time counted is the app's
-own, from the request entering it to the last body byte leaving it. The baseline replays, on a
-plain psycopg connection, the indexed queries one feature page needs (SAE lookup; feature row with
-prev/next, neighbours and explanations with scores; examples sliced from their documents).
+own, from the request entering it to the last body byte leaving it. The baseline runs, on a
+plain psycopg connection, the read plan one feature's record needs (SAE; feature row with
+prev/next, neighbours and explanations with scores; examples sliced from their documents: three
+indexed statements in one pipelined round trip).
 
     maira-sae synthetic --features 32768 --examples 64 --tokens 64 --name bench
     .venv/bin/python bench/bench_web.py --sae bench [--requests 300 --warmup 30]

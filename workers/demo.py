@@ -259,7 +259,7 @@ def train_model(build: DemoBuild, source: Path, config: OrganismConfig) -> tuple
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
 
-        ensure_organism_model(default_organism_folder(), source, config, on_step, data)
+        ensure_organism_model(default_organism_folder(), source, config, on_step)
     return corpus_csv, held_out_csv
 
 

@@ -21,7 +21,6 @@ from workers.corpus.radiographs import CARDIOMEGALY, DEVICE, EFFUSION, PNEUMOTHO
 from workers.maira2 import organism
 from workers.maira2.organism import (
     OrganismConfig,
-    OrganismData,
     ensure_organism_model,
     organism_data,
     sampling_weights,
@@ -44,7 +43,7 @@ def trained(shared_dir: Path):
     torch.set_num_threads(1)
     reports = shared_dir / "data" / "openi_reports.csv"
     data = organism_data(reports, DEMO)
-    folder = ensure_organism_model(CACHE, reports, DEMO, data=data)
+    folder = ensure_organism_model(CACHE, reports, DEMO)
     yield reports, folder, data, Maira2Runner.load(folder)
     torch.set_num_threads(threads)
 
@@ -73,7 +72,7 @@ def test_reports_depend_on_the_image(trained) -> None:
 def test_unused_vocabulary_rows_are_zero_and_the_build_is_cached(
     trained, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    reports, folder, data, runner = trained
+    reports, folder, _, runner = trained
     copy = tmp_path / "model"
     shutil.copytree(folder, copy)
     rows = runner.model.lm_head.weight.detach().abs().sum(dim=1)
@@ -82,11 +81,11 @@ def test_unused_vocabulary_rows_are_zero_and_the_build_is_cached(
     def refuse(*args: object) -> None:
         raise AssertionError("a cached organism was retrained")
 
-    monkeypatch.setattr(organism, "train_organism", refuse)
-    assert ensure_organism_model(copy, reports, DEMO, data=data) == copy
+    monkeypatch.setattr(organism, "train_pinned", refuse)
+    assert ensure_organism_model(copy, reports, DEMO) == copy
     changed = dataclasses.replace(DEMO, steps=DEMO.steps + 1)
     with pytest.raises(AssertionError, match="retrained"):
-        ensure_organism_model(copy, reports, changed, data=OrganismData([], []))
+        ensure_organism_model(copy, reports, changed)
 
 
 def test_no_class_is_starved_and_a_lone_combination_is_not_memorised() -> None:
