@@ -58,7 +58,11 @@ def test_a_lost_job_says_so_then_runs_again_ahead_of_the_jobs_queued_behind_it(
         with sessions() as session:
             return find_job(session, str(job_id))
 
-    wait_until(lambda: state(lost.id).problem == "worker_lost", timeout=STALE_AFTER_S + 3)
+    # The job's own heartbeat can go quiet a beat before its worker's row does: wait for both.
+    wait_until(
+        lambda: (shown := state(lost.id)).problem == "worker_lost" and shown.workers_alive == 0,
+        timeout=STALE_AFTER_S + 3,
+    )
     shown = state(lost.id)
     assert shown.status == "running" and shown.workers_alive == 0
     assert "(attempt 2 of 3) once a model worker is running" in shown.notice
