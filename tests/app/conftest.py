@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.deps import get_session
 from app.main import create_app
-from db.engine import make_engine
 from db.settings import Settings
-from tests.support.factories import SeededData, seed_explorer_data
+from tests.support.factories import SeededData, committed_explorer_data, seed_explorer_data
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +20,7 @@ def seeded_url(make_database: Callable[[], str]) -> tuple[str, SeededData]:
     """A database of its own holding the committed explorer test data, for tests of the real
     app's start-up, pools and connections (the `app` fixture's requests see only the test's
     rolled-back session)."""
-    url = make_database()
-    engine = make_engine(url)
-    with Session(engine) as session:
-        seeded = seed_explorer_data(session)
-        session.commit()
-    engine.dispose()
-    return url, seeded
+    return committed_explorer_data(make_database())
 
 
 @pytest.fixture

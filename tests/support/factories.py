@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.engine import make_engine
 from db.labels import refresh_primary_labels
 from db.models import (
     Corpus,
@@ -353,3 +354,14 @@ def log_frequency_f1_points(seeded: SeededData) -> list[tuple[float, float]]:
         for index, f1 in seeded.f1.items()
         if index not in seeded.dead
     ]
+
+
+def committed_explorer_data(url: str) -> tuple[str, SeededData]:
+    """`seed_explorer_data` committed into the database at `url` (for tests of a real server or
+    app start-up, which cannot see a test's rolled-back session)."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        seeded = seed_explorer_data(session)
+        session.commit()
+    engine.dispose()
+    return url, seeded

@@ -9,10 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import BrowserContext, Route
-from sqlalchemy.orm import Session
 
-from db.engine import make_engine
-from tests.support.factories import SeededData, seed_explorer_data
+from tests.support.factories import SeededData, committed_explorer_data
 from tests.support.servers import serving
 
 CHROMIUM_ARGS = [
@@ -46,13 +44,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def e2e_data(make_database: Callable[[], str]) -> tuple[str, SeededData]:
     """A fresh migrated database holding the committed explorer test data."""
-    url = make_database()
-    engine = make_engine(url)
-    with Session(engine) as session:
-        seeded = seed_explorer_data(session)
-        session.commit()
-    engine.dispose()
-    return url, seeded
+    return committed_explorer_data(make_database())
 
 
 @pytest.fixture(scope="session")
