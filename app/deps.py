@@ -61,9 +61,14 @@ async def run_read(request: Request, session: Session, plan: ReadPlan[T]) -> T:
     what its transaction sees.
     """
     if session.in_transaction() or not isinstance(session.get_bind(), Engine):
-        return await run_and_close(session, run_plan, driver_connection(session), plan)
+        return await run_and_close(session, _run_on_session, session, plan)
     async with request.app.state.read_pool.connection() as connection:
         return await run_plan_async(connection, plan)
+
+
+def _run_on_session(session: Session, plan: ReadPlan[T]) -> T:
+    # Taking the session's connection may check it out and ping it: in the thread, not the loop.
+    return run_plan(driver_connection(session), plan)
 
 
 async def get_app_settings(request: Request) -> Settings:
